@@ -1,0 +1,1 @@
+"""Customer accounts and everything known about them; ingestion; roles and scoping."""

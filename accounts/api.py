@@ -1,0 +1,225 @@
+"""REST API for accounts, contacts and ingestion (API.md: Accounts, Ingestion).
+
+Views are thin: scope the queryset to the caller, check shape, call one domain function.
+"""
+
+import django_filters
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, permissions, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts import ingestion
+from accounts.changes import create_account, delete_account, update_account
+from accounts.models import Account, Contact, Event, SurveyResponse, Ticket, Touchpoint
+from accounts.rows import BatchInvalid, row_error
+from accounts.serializers import (
+    AccountSerializer,
+    BatchErrorSerializer,
+    BatchResultSerializer,
+    ContactSerializer,
+    EventInSerializer,
+    EventSerializer,
+    SurveyResponseSerializer,
+    TicketSerializer,
+    TicketUpsertResultSerializer,
+    TouchpointSerializer,
+)
+from accounts.visibility import is_manager, visible_accounts
+
+
+class ObtainTokenView(ObtainAuthToken):
+    """`POST /auth/token/` with `{"username", "password"}` → `{"token"}`."""
+
+
+class IsManagerToCreateOrDelete(permissions.BasePermission):
+    """CSMs work accounts in their scope; creating and deleting them is for managers and admins."""
+
+    message = "Only managers and admins may create or delete accounts."
+
+    def has_permission(self, request, view) -> bool:
+        return view.action != "create" or is_manager(request.user)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        # Checked after the scoped lookup, so a foreign account stays a 404, not a 403.
+        return view.action != "destroy" or is_manager(request.user)
+
+
+class AccountFilter(django_filters.FilterSet):
+    segment = django_filters.CharFilter(lookup_expr="iexact")
+    stage = django_filters.CharFilter()
+    health_band = django_filters.ChoiceFilter(choices=Account.Band.choices)
+    status = django_filters.ChoiceFilter(choices=Account.Status.choices)
+    renewal_before = django_filters.DateFilter(field_name="renewal_date", lookup_expr="lte")
+    renewal_after = django_filters.DateFilter(field_name="renewal_date", lookup_expr="gte")
+    search = django_filters.CharFilter(method="filter_search", label="Name, domain or external id")
+
+    class Meta:
+        model = Account
+        fields = ["segment", "owner", "team", "stage", "health_band", "status"]
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(
+            Q(name__icontains=value) | Q(domain__icontains=value) | Q(external_id__iexact=value)
+        )
+
+
+class AccountViewSet(viewsets.ModelViewSet):
+    serializer_class = AccountSerializer
+    permission_classes = [permissions.IsAuthenticated, IsManagerToCreateOrDelete]
+    filterset_class = AccountFilter
+    ordering_fields = ["name", "arr", "renewal_date", "health_score", "created_at", "id"]
+    ordering = ["name", "id"]
+    http_method_names = ["get", "post", "patch", "put", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return visible_accounts(self.request.user).order_by("name", "id")
+
+    def perform_create(self, serializer):
+        serializer.instance = create_account(actor=self.request.user, values=serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = update_account(
+            actor=self.request.user, account=serializer.instance, values=serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        delete_account(actor=self.request.user, account=instance)
+
+
+class AccountByExternalIdView(generics.GenericAPIView):
+    """`PUT /accounts/by-external-id/{external_id}/`: create or update an account by its CRM id.
+
+    An existing account is updated with the fields given (200); a new one is created (201,
+    managers and admins only). An account outside the caller's scope is a 404.
+    """
+
+    serializer_class = AccountSerializer
+
+    @extend_schema(responses={200: AccountSerializer, 201: AccountSerializer})
+    def put(self, request: Request, external_id: str) -> Response:
+        data = request.data
+        if not isinstance(data, dict):
+            raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        if data.get("external_id") not in (None, external_id):
+            raise ValidationError({"external_id": ["Must match the external_id in the path."]})
+        data = {**data, "external_id": external_id}
+        existing = Account.objects.filter(external_id=external_id).first()
+        if existing is not None:
+            account = get_object_or_404(visible_accounts(request.user), pk=existing.pk)
+            serializer = self.get_serializer(account, data=data, partial=True)
+            serializer.is_valid(raise_exception=True)
+            account = update_account(actor=request.user, account=account, values=serializer.validated_data)
+            return Response(self.get_serializer(account).data, status=status.HTTP_200_OK)
+        if not is_manager(request.user):
+            return Response(
+                {"detail": IsManagerToCreateOrDelete.message}, status=status.HTTP_403_FORBIDDEN
+            )
+        serializer = self.get_serializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        account = create_account(actor=request.user, values=serializer.validated_data)
+        return Response(self.get_serializer(account).data, status=status.HTTP_201_CREATED)
+
+
+class ContactViewSet(viewsets.ModelViewSet):
+    serializer_class = ContactSerializer
+    filterset_fields = ["account", "is_champion", "email", "external_id"]
+    ordering_fields = ["name", "created_at", "id"]
+    ordering = ["id"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return Contact.objects.filter(account__in=visible_accounts(self.request.user)).order_by("id")
+
+
+def _as_rows(data) -> list:
+    """Ingestion endpoints take one object or a list of them."""
+    return [data] if isinstance(data, dict) else data
+
+
+class ScopedListMixin:
+    """Lists of what is known about accounts, limited to the caller's accounts."""
+
+    model = None
+
+    def get_queryset(self):
+        return (
+            self.model.objects.filter(account__in=visible_accounts(self.request.user))
+            .select_related("account")
+            .order_by(*self.model._meta.ordering)
+        )
+
+
+class EventView(ScopedListMixin, generics.ListAPIView):
+    """`POST /events/`: an atomic batch of up to 10,000 events; `GET`: stored events."""
+
+    model = Event
+    serializer_class = EventSerializer
+    filterset_fields = {"account": ["exact"], "account__external_id": ["exact"], "name": ["exact"],
+                        "occurred_at": ["gte", "lt"]}
+
+    @extend_schema(
+        request=EventInSerializer(many=True),
+        responses={201: BatchResultSerializer, 400: BatchErrorSerializer, 413: OpenApiResponse(description="Body over 10 MB")},
+    )
+    def post(self, request: Request) -> Response:
+        rows = request.data
+        if not isinstance(rows, list):
+            raise BatchInvalid([row_error(0, None, "expected a JSON list of events")])
+        if len(rows) > ingestion.MAX_EVENTS_PER_BATCH:
+            raise BatchInvalid(
+                [row_error(ingestion.MAX_EVENTS_PER_BATCH, None,
+                           f"a batch holds at most {ingestion.MAX_EVENTS_PER_BATCH} events; got {len(rows)}")]
+            )
+        result = ingestion.ingest_events(raw_rows=rows, accounts=visible_accounts(request.user))
+        return Response({"accepted": result.accepted, "duplicates": result.duplicates}, status=status.HTTP_201_CREATED)
+
+
+class TicketView(ScopedListMixin, generics.ListAPIView):
+    """`POST /tickets/`: one ticket or a list, upserted by `external_id`; `GET`: tickets."""
+
+    model = Ticket
+    serializer_class = TicketSerializer
+    filterset_fields = ["account", "status", "priority"]
+
+    @extend_schema(request=TicketSerializer(many=True), responses={201: TicketUpsertResultSerializer, 400: BatchErrorSerializer})
+    def post(self, request: Request) -> Response:
+        result = ingestion.upsert_tickets(raw_rows=_as_rows(request.data), accounts=visible_accounts(request.user))
+        return Response({"created": result.accepted, "updated": result.updated}, status=status.HTTP_201_CREATED)
+
+
+class SurveyView(ScopedListMixin, generics.ListAPIView):
+    """`POST /surveys/`: one NPS/CSAT answer or a list; `GET`: answers."""
+
+    model = SurveyResponse
+    serializer_class = SurveyResponseSerializer
+    filterset_fields = ["account", "kind"]
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("contact")
+
+    @extend_schema(request=SurveyResponseSerializer(many=True), responses={201: BatchResultSerializer, 400: BatchErrorSerializer})
+    def post(self, request: Request) -> Response:
+        result = ingestion.record_surveys(raw_rows=_as_rows(request.data), accounts=visible_accounts(request.user))
+        return Response({"accepted": result.accepted, "duplicates": result.duplicates}, status=status.HTTP_201_CREATED)
+
+
+class TouchpointView(ScopedListMixin, generics.ListAPIView):
+    """`POST /touchpoints/`: log CSM activity (one or a list), authored by the caller."""
+
+    model = Touchpoint
+    serializer_class = TouchpointSerializer
+    filterset_fields = ["account", "kind", "author"]
+
+    @extend_schema(request=TouchpointSerializer, responses={201: TouchpointSerializer(many=True), 400: BatchErrorSerializer})
+    def post(self, request: Request) -> Response:
+        created = ingestion.record_touchpoints(
+            raw_rows=_as_rows(request.data), accounts=visible_accounts(request.user), author=request.user
+        )
+        touchpoints = Touchpoint.objects.filter(pk__in=[t.pk for t in created]).select_related("account")
+        return Response(TouchpointSerializer(touchpoints, many=True).data, status=status.HTTP_201_CREATED)
+

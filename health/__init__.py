@@ -1,0 +1,1 @@
+"""Health scoring: scorecards, the metric library, scores and their explanations."""

@@ -1,0 +1,1 @@
+"""Lifecycle journeys: stages, milestones, transitions (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Playbooks: triggers, tasks, alerts and the email outbox; the scheduled pipeline."""
