@@ -116,9 +116,7 @@ class AccountByExternalIdView(generics.GenericAPIView):
             account = update_account(actor=request.user, account=account, values=serializer.validated_data)
             return Response(self.get_serializer(account).data, status=status.HTTP_200_OK)
         if not is_manager(request.user):
-            return Response(
-                {"detail": IsManagerToCreateOrDelete.message}, status=status.HTTP_403_FORBIDDEN
-            )
+            return Response({"detail": IsManagerToCreateOrDelete.message}, status=status.HTTP_403_FORBIDDEN)
         serializer = self.get_serializer(data=data)
         serializer.is_valid(raise_exception=True)
         account = create_account(actor=request.user, values=serializer.validated_data)
@@ -159,12 +157,20 @@ class EventView(ScopedListMixin, generics.ListAPIView):
 
     model = Event
     serializer_class = EventSerializer
-    filterset_fields = {"account": ["exact"], "account__external_id": ["exact"], "name": ["exact"],
-                        "occurred_at": ["gte", "lt"]}
+    filterset_fields = {
+        "account": ["exact"],
+        "account__external_id": ["exact"],
+        "name": ["exact"],
+        "occurred_at": ["gte", "lt"],
+    }
 
     @extend_schema(
         request=EventInSerializer(many=True),
-        responses={201: BatchResultSerializer, 400: BatchErrorSerializer, 413: OpenApiResponse(description="Body over 10 MB")},
+        responses={
+            201: BatchResultSerializer,
+            400: BatchErrorSerializer,
+            413: OpenApiResponse(description="Body over 10 MB"),
+        },
     )
     def post(self, request: Request) -> Response:
         rows = request.data
@@ -172,11 +178,18 @@ class EventView(ScopedListMixin, generics.ListAPIView):
             raise BatchInvalid([row_error(0, None, "expected a JSON list of events")])
         if len(rows) > ingestion.MAX_EVENTS_PER_BATCH:
             raise BatchInvalid(
-                [row_error(ingestion.MAX_EVENTS_PER_BATCH, None,
-                           f"a batch holds at most {ingestion.MAX_EVENTS_PER_BATCH} events; got {len(rows)}")]
+                [
+                    row_error(
+                        ingestion.MAX_EVENTS_PER_BATCH,
+                        None,
+                        f"a batch holds at most {ingestion.MAX_EVENTS_PER_BATCH} events; got {len(rows)}",
+                    )
+                ]
             )
         result = ingestion.ingest_events(raw_rows=rows, accounts=visible_accounts(request.user))
-        return Response({"accepted": result.accepted, "duplicates": result.duplicates}, status=status.HTTP_201_CREATED)
+        return Response(
+            {"accepted": result.accepted, "duplicates": result.duplicates}, status=status.HTTP_201_CREATED
+        )
 
 
 class TicketView(ScopedListMixin, generics.ListAPIView):
@@ -186,10 +199,17 @@ class TicketView(ScopedListMixin, generics.ListAPIView):
     serializer_class = TicketSerializer
     filterset_fields = ["account", "status", "priority"]
 
-    @extend_schema(request=TicketSerializer(many=True), responses={201: TicketUpsertResultSerializer, 400: BatchErrorSerializer})
+    @extend_schema(
+        request=TicketSerializer(many=True),
+        responses={201: TicketUpsertResultSerializer, 400: BatchErrorSerializer},
+    )
     def post(self, request: Request) -> Response:
-        result = ingestion.upsert_tickets(raw_rows=_as_rows(request.data), accounts=visible_accounts(request.user))
-        return Response({"created": result.accepted, "updated": result.updated}, status=status.HTTP_201_CREATED)
+        result = ingestion.upsert_tickets(
+            raw_rows=_as_rows(request.data), accounts=visible_accounts(request.user)
+        )
+        return Response(
+            {"created": result.accepted, "updated": result.updated}, status=status.HTTP_201_CREATED
+        )
 
 
 class SurveyView(ScopedListMixin, generics.ListAPIView):
@@ -202,10 +222,17 @@ class SurveyView(ScopedListMixin, generics.ListAPIView):
     def get_queryset(self):
         return super().get_queryset().select_related("contact")
 
-    @extend_schema(request=SurveyResponseSerializer(many=True), responses={201: BatchResultSerializer, 400: BatchErrorSerializer})
+    @extend_schema(
+        request=SurveyResponseSerializer(many=True),
+        responses={201: BatchResultSerializer, 400: BatchErrorSerializer},
+    )
     def post(self, request: Request) -> Response:
-        result = ingestion.record_surveys(raw_rows=_as_rows(request.data), accounts=visible_accounts(request.user))
-        return Response({"accepted": result.accepted, "duplicates": result.duplicates}, status=status.HTTP_201_CREATED)
+        result = ingestion.record_surveys(
+            raw_rows=_as_rows(request.data), accounts=visible_accounts(request.user)
+        )
+        return Response(
+            {"accepted": result.accepted, "duplicates": result.duplicates}, status=status.HTTP_201_CREATED
+        )
 
 
 class TouchpointView(ScopedListMixin, generics.ListAPIView):
@@ -215,11 +242,13 @@ class TouchpointView(ScopedListMixin, generics.ListAPIView):
     serializer_class = TouchpointSerializer
     filterset_fields = ["account", "kind", "author"]
 
-    @extend_schema(request=TouchpointSerializer, responses={201: TouchpointSerializer(many=True), 400: BatchErrorSerializer})
+    @extend_schema(
+        request=TouchpointSerializer,
+        responses={201: TouchpointSerializer(many=True), 400: BatchErrorSerializer},
+    )
     def post(self, request: Request) -> Response:
         created = ingestion.record_touchpoints(
             raw_rows=_as_rows(request.data), accounts=visible_accounts(request.user), author=request.user
         )
         touchpoints = Touchpoint.objects.filter(pk__in=[t.pk for t in created]).select_related("account")
         return Response(TouchpointSerializer(touchpoints, many=True).data, status=status.HTTP_201_CREATED)
-

@@ -42,7 +42,9 @@ def create_account(*, actor, values: dict[str, Any], now: dt.datetime | None = N
 
 
 @transaction.atomic
-def update_account(*, actor, account: Account, values: dict[str, Any], now: dt.datetime | None = None) -> Account:
+def update_account(
+    *, actor, account: Account, values: dict[str, Any], now: dt.datetime | None = None
+) -> Account:
     """Write only the given fields; audit those in AUDITED_FIELDS that really changed."""
     now = now or timezone.now()
     if "status" in values and values["status"] != account.status:

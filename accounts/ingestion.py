@@ -83,9 +83,7 @@ def _resolve_accounts(
     """
     external_ids = {row["account"] for row in parsed if isinstance(row.get("account"), str)}
     pks = {row["account"] for row in parsed if isinstance(row.get("account"), int)}
-    by_external_id = dict(
-        accounts.filter(external_id__in=external_ids).values_list("external_id", "id")
-    )
+    by_external_id = dict(accounts.filter(external_id__in=external_ids).values_list("external_id", "id"))
     known_pks = set(accounts.filter(pk__in=pks).values_list("id", flat=True))
     for index, row in enumerate(parsed, start=first_index):
         ref = row.get("account")
@@ -138,7 +136,8 @@ def _resolve_contacts(parsed: Sequence[dict[str, Any]]) -> None:
     if missing:
         Contact.objects.bulk_create(
             [
-                Contact(account_id=account_id, email=ref) if "@" in ref
+                Contact(account_id=account_id, email=ref)
+                if "@" in ref
                 else Contact(account_id=account_id, external_id=ref)
                 for account_id, ref in sorted(missing)
             ],
@@ -241,7 +240,9 @@ def _insert_events(rows: list[dict[str, Any]], *, received_at: dt.datetime) -> l
                 f"ON CONFLICT DO NOTHING RETURNING {quote('account_id')}, {quote('idempotency_key')}",
                 params,
             )
-            inserted_keys.update((account_id, key) for account_id, key in cursor.fetchall() if key is not None)
+            inserted_keys.update(
+                (account_id, key) for account_id, key in cursor.fetchall() if key is not None
+            )
     return [
         row
         for row in rows
@@ -267,8 +268,15 @@ def _add_to_rollups(events: Iterable[dict[str, Any]]) -> None:
             chunk = items[start : start + INSERT_CHUNK]
             params: list[Any] = []
             for (account_id, name, day), (count, value_sum) in chunk:
-                params.extend([account_id, name, connection.ops.adapt_datefield_value(day), count,
-                               connection.ops.adapt_decimalfield_value(value_sum, 18, 2)])
+                params.extend(
+                    [
+                        account_id,
+                        name,
+                        connection.ops.adapt_datefield_value(day),
+                        count,
+                        connection.ops.adapt_decimalfield_value(value_sum, 18, 2),
+                    ]
+                )
             cursor.execute(
                 f"INSERT INTO {table} (account_id, name, day, count, value_sum) VALUES "
                 + ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
@@ -312,7 +320,9 @@ def upsert_tickets(
     visible_ids = set(accounts.filter(pk__in=set(existing.values())).values_list("id", flat=True))
     for external_id, account_id in existing.items():
         if account_id not in visible_ids:
-            errors.append(r.row_error(latest[external_id]["index"], "external_id", "conflicts with an existing ticket"))
+            errors.append(
+                r.row_error(latest[external_id]["index"], "external_id", "conflicts with an existing ticket")
+            )
     if errors:
         raise r.BatchInvalid(sorted(errors, key=lambda e: e["index"]))
     with transaction.atomic():
@@ -333,7 +343,15 @@ def upsert_tickets(
             batch_size=INSERT_CHUNK,
             update_conflicts=True,
             unique_fields=["external_id"],
-            update_fields=["account", "subject", "priority", "status", "opened_at", "closed_at", "updated_at"],
+            update_fields=[
+                "account",
+                "subject",
+                "priority",
+                "status",
+                "opened_at",
+                "closed_at",
+                "updated_at",
+            ],
         )
     return BatchResult(accepted=len(latest) - len(existing), updated=len(existing))
 

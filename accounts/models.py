@@ -42,14 +42,10 @@ class Account(models.Model):
         YELLOW = "yellow", "Yellow"
         GREEN = "green", "Green"
 
-    external_id = models.CharField(
-        max_length=255, unique=True, help_text="The account's id in the CRM."
-    )
+    external_id = models.CharField(max_length=255, unique=True, help_text="The account's id in the CRM.")
     name = models.CharField(max_length=255)
     domain = models.CharField(max_length=255, blank=True)
-    segment = models.CharField(
-        max_length=64, blank=True, help_text="e.g. smb, mid-market, enterprise"
-    )
+    segment = models.CharField(max_length=64, blank=True, help_text="e.g. smb, mid-market, enterprise")
     tier = models.CharField(max_length=64, blank=True)
     arr = models.DecimalField("ARR", max_digits=14, decimal_places=2, default=0)
     currency = models.CharField(max_length=3, default="USD")
@@ -60,9 +56,7 @@ class Account(models.Model):
         on_delete=models.SET_NULL,
         related_name="owned_accounts",
     )
-    team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts"
-    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts")
     contract_start = models.DateField(null=True, blank=True)
     renewal_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -71,7 +65,7 @@ class Account(models.Model):
     # Current state, written by the journeys and health steps.
     stage = models.CharField(max_length=64, blank=True, db_index=True)
     health_score = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
-    health_band = models.CharField(max_length=8, choices=Band.choices, null=True, blank=True)
+    health_band = models.CharField(max_length=8, choices=Band.choices, null=True, blank=True)  # noqa: DJ001 - null means unscored
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -132,7 +126,7 @@ class Event(models.Model):
     occurred_at = models.DateTimeField()
     value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     properties = models.JSONField(default=dict, blank=True)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - null: no key, never a conflict
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

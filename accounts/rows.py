@@ -107,13 +107,13 @@ def decimal(max_digits: int, places: int, *, minimum: Decimal | None = None) -> 
 
     def parse(value: Any) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError("must be a decimal number (e.g. \"12.50\")")
+            raise ValueError('must be a decimal number (e.g. "12.50")')
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("must be a finite number")
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation:
-            raise ValueError("must be a decimal number (e.g. \"12.50\")") from None
+            raise ValueError('must be a decimal number (e.g. "12.50")') from None
         if not number.is_finite():
             raise ValueError("must be a finite number")
         if abs(number) >= limit:

@@ -77,7 +77,10 @@ class AccountSerializer(serializers.ModelSerializer):
 class AccountRefField(serializers.Field):
     """An account by id (integer) or external_id (string), looked up within the caller's scope."""
 
-    default_error_messages = {"unknown": "Unknown account {ref!r}.", "invalid": "Must be an id or external_id."}
+    default_error_messages = {
+        "unknown": "Unknown account {ref!r}.",
+        "invalid": "Must be an id or external_id.",
+    }
 
     def to_internal_value(self, data):
         accounts = visible_accounts(self.context["request"].user)
@@ -118,7 +121,9 @@ class ContactSerializer(serializers.ModelSerializer):
             others = others.exclude(pk=self.instance.pk)
         for field in ("email", "external_id"):
             if attrs.get(field) and others.filter(**{field: attrs[field]}).exists():
-                raise serializers.ValidationError({field: "This account already has a contact with this value."})
+                raise serializers.ValidationError(
+                    {field: "This account already has a contact with this value."}
+                )
         return attrs
 
 
@@ -160,7 +165,17 @@ class EventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Event
-        fields = ["id", "account", "contact", "name", "occurred_at", "value", "properties", "idempotency_key", "received_at"]
+        fields = [
+            "id",
+            "account",
+            "contact",
+            "name",
+            "occurred_at",
+            "value",
+            "properties",
+            "idempotency_key",
+            "received_at",
+        ]
 
 
 class TicketSerializer(serializers.ModelSerializer):
@@ -168,7 +183,17 @@ class TicketSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Ticket
-        fields = ["id", "account", "external_id", "subject", "priority", "status", "opened_at", "closed_at", "updated_at"]
+        fields = [
+            "id",
+            "account",
+            "external_id",
+            "subject",
+            "priority",
+            "status",
+            "opened_at",
+            "closed_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "updated_at"]
         extra_kwargs = {"external_id": {"validators": []}}
 
@@ -178,7 +203,7 @@ class SurveyResponseSerializer(serializers.ModelSerializer):
     contact = serializers.CharField(
         source="contact.email", required=False, allow_null=True, help_text="Email or external_id."
     )
-    score = serializers.IntegerField(min_value=0, max_value=10, help_text="NPS 0–10, CSAT 1–5.")
+    score = serializers.IntegerField(min_value=0, max_value=10, help_text="NPS 0 to 10, CSAT 1 to 5.")
 
     class Meta:
         model = SurveyResponse

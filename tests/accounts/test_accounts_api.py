@@ -53,7 +53,10 @@ def test_another_teams_account_is_a_404_for_every_method(world, api, account_b):
     assert client.get(url).status_code == 404
     assert client.patch(url, {"name": "Hacked"}, format="json").status_code == 404
     assert client.delete(url).status_code == 404
-    assert client.put(f"/api/v1/accounts/by-external-id/{account_b.external_id}/", {"name": "x"}).status_code == 404
+    assert (
+        client.put(f"/api/v1/accounts/by-external-id/{account_b.external_id}/", {"name": "x"}).status_code
+        == 404
+    )
     account_b.refresh_from_db()
     assert account_b.name == "Globex"
 
@@ -66,14 +69,28 @@ def test_search_and_filters_never_reach_across_teams(world, api, account_a, acco
 
 
 def test_filters_and_ordering(world, api):
-    AccountFactory(external_id="a", name="Alpha", segment="smb", arr="100.00", renewal_date=dt.date(2027, 1, 10))
     AccountFactory(
-        external_id="b", name="Beta", segment="enterprise", arr="900.00", renewal_date=dt.date(2027, 3, 1),
-        health_score="81.5", health_band="green", stage="adoption",
+        external_id="a", name="Alpha", segment="smb", arr="100.00", renewal_date=dt.date(2027, 1, 10)
     )
     AccountFactory(
-        external_id="c", name="Gamma", segment="enterprise", arr="500.00", renewal_date=dt.date(2027, 6, 1),
-        health_score="35.0", health_band="red", stage="renewal",
+        external_id="b",
+        name="Beta",
+        segment="enterprise",
+        arr="900.00",
+        renewal_date=dt.date(2027, 3, 1),
+        health_score="81.5",
+        health_band="green",
+        stage="adoption",
+    )
+    AccountFactory(
+        external_id="c",
+        name="Gamma",
+        segment="enterprise",
+        arr="500.00",
+        renewal_date=dt.date(2027, 6, 1),
+        health_score="35.0",
+        health_band="red",
+        stage="renewal",
     )
     client = api(world.admin)
 
@@ -115,8 +132,14 @@ def test_account_list_query_count_does_not_grow_with_rows(world, api, django_ass
 
 def test_manager_creates_an_account_and_it_is_audited(world, api):
     payload = {
-        "external_id": "crm-1", "name": "Initech", "segment": "smb", "arr": "12000.50", "currency": "eur",
-        "owner": world.csm_a.pk, "team": world.team_a.pk, "renewal_date": "2027-05-01",
+        "external_id": "crm-1",
+        "name": "Initech",
+        "segment": "smb",
+        "arr": "12000.50",
+        "currency": "eur",
+        "owner": world.csm_a.pk,
+        "team": world.team_a.pk,
+        "renewal_date": "2027-05-01",
     }
     response = api(world.manager_a).post("/api/v1/accounts/", payload, format="json")
 
@@ -132,7 +155,9 @@ def test_manager_creates_an_account_and_it_is_audited(world, api):
 
 def test_a_csm_may_not_create_or_delete_accounts(world, api, account_a):
     client = api(world.csm_a)
-    assert client.post("/api/v1/accounts/", {"external_id": "x", "name": "X"}, format="json").status_code == 403
+    assert (
+        client.post("/api/v1/accounts/", {"external_id": "x", "name": "X"}, format="json").status_code == 403
+    )
     assert client.delete(f"/api/v1/accounts/{account_a.pk}/").status_code == 403
     assert Account.objects.filter(pk=account_a.pk).exists()
 
@@ -150,12 +175,17 @@ def test_a_csm_cannot_hand_an_account_to_another_team(world, api, account_a):
     assert read_only.status_code == 200
     account_a.refresh_from_db()
     assert (account_a.team, account_a.owner, account_a.health_score, account_a.stage) == (
-        world.team_a, world.csm_a, None, ""
+        world.team_a,
+        world.csm_a,
+        None,
+        "",
     )
 
 
 def test_owner_change_writes_an_audit_row(world, api, account_a):
-    response = api(world.csm_a).patch(f"/api/v1/accounts/{account_a.pk}/", {"owner": world.csm_a2.pk}, format="json")
+    response = api(world.csm_a).patch(
+        f"/api/v1/accounts/{account_a.pk}/", {"owner": world.csm_a2.pk}, format="json"
+    )
     assert response.status_code == 200
     entry = AuditEntry.objects.get(action="account.changed")
     assert entry.changes == {"owner": [world.csm_a.pk, world.csm_a2.pk]}
@@ -177,7 +207,10 @@ def test_churning_sets_the_churn_date(world, api, account_a):
         ({"external_id": "x", "name": "X", "arr": "abc"}, "arr"),
         ({"external_id": "x", "name": "X", "currency": "dollars"}, "currency"),
         ({"external_id": "x", "name": "X", "renewal_date": "2026-13-01"}, "renewal_date"),
-        ({"external_id": "x", "name": "X", "contract_start": "2027-01-01", "renewal_date": "2026-01-01"}, "renewal_date"),
+        (
+            {"external_id": "x", "name": "X", "contract_start": "2027-01-01", "renewal_date": "2026-01-01"},
+            "renewal_date",
+        ),
         ({"external_id": "acme", "name": "Dup"}, "external_id"),
         ({"name": "No id"}, "external_id"),
         ({"external_id": "x", "name": "X", "status": "zombie"}, "status"),
@@ -205,7 +238,9 @@ def test_upsert_by_external_id_creates_then_updates(world, api):
 
 
 def test_upsert_refuses_a_different_external_id_in_the_body(world, api):
-    response = api(world.admin).put("/api/v1/accounts/by-external-id/a/", {"external_id": "b", "name": "x"}, format="json")
+    response = api(world.admin).put(
+        "/api/v1/accounts/by-external-id/a/", {"external_id": "b", "name": "x"}, format="json"
+    )
     assert response.status_code == 400
     assert "external_id" in response.json()
 
@@ -214,9 +249,13 @@ def test_contacts_are_scoped_and_take_an_account_external_id(world, api, account
     ContactFactory(account=account_b, email="boss@globex.com")
     client = api(world.csm_a)
 
-    created = client.post("/api/v1/contacts/", {"account": "acme", "name": "Ann", "email": "ANN@acme.com"}, format="json")
+    created = client.post(
+        "/api/v1/contacts/", {"account": "acme", "name": "Ann", "email": "ANN@acme.com"}, format="json"
+    )
     foreign = client.post("/api/v1/contacts/", {"account": "globex", "name": "Eve"}, format="json")
-    duplicate = client.post("/api/v1/contacts/", {"account": account_a.pk, "email": "ann@acme.com"}, format="json")
+    duplicate = client.post(
+        "/api/v1/contacts/", {"account": account_a.pk, "email": "ann@acme.com"}, format="json"
+    )
 
     assert created.status_code == 201, created.json()
     assert created.json()["account"] == account_a.pk

@@ -106,7 +106,7 @@ def test_resent_batch_with_idempotency_keys_stores_nothing_new(integrator, accou
     batch = [event(idempotency_key=f"evt-{i}", value="2.00") for i in range(10)]
     assert integrator.post(URL, batch, format="json").json() == {"accepted": 10, "duplicates": 0}
 
-    again = integrator.post(URL, batch + [event(idempotency_key="evt-new")], format="json")
+    again = integrator.post(URL, [*batch, event(idempotency_key="evt-new")], format="json")
 
     assert again.status_code == 201
     assert again.json() == {"accepted": 1, "duplicates": 10}
@@ -116,7 +116,11 @@ def test_resent_batch_with_idempotency_keys_stores_nothing_new(integrator, accou
 
 
 def test_same_key_twice_in_one_batch_is_one_event(integrator, account_a, account_b):
-    batch = [event(idempotency_key="same"), event(idempotency_key="same"), event("globex", idempotency_key="same")]
+    batch = [
+        event(idempotency_key="same"),
+        event(idempotency_key="same"),
+        event("globex", idempotency_key="same"),
+    ]
     assert integrator.post(URL, batch, format="json").json() == {"accepted": 2, "duplicates": 1}
 
 
@@ -158,7 +162,11 @@ def test_a_csm_cannot_push_events_to_another_teams_account(world, api, account_b
     response = api(world.csm_a).post(URL, [event("globex")], format="json")
 
     assert response.status_code == 400
-    assert response.json()["errors"][0] == {"index": 0, "field": "account", "message": "unknown account 'globex'"}
+    assert response.json()["errors"][0] == {
+        "index": 0,
+        "field": "account",
+        "message": "unknown account 'globex'",
+    }
     assert Event.objects.count() == 0
 
 

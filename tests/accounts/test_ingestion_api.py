@@ -6,8 +6,15 @@ from accounts.models import SurveyResponse, Ticket, Touchpoint
 
 
 def ticket(external_id="T-1", **extra):
-    return {"account": "acme", "external_id": external_id, "subject": "Login broken", "priority": "high",
-            "status": "open", "opened_at": "2026-11-01T09:00:00Z", **extra}
+    return {
+        "account": "acme",
+        "external_id": external_id,
+        "subject": "Login broken",
+        "priority": "high",
+        "status": "open",
+        "opened_at": "2026-11-01T09:00:00Z",
+        **extra,
+    }
 
 
 def test_tickets_upsert_by_external_id(world, api, account_a):
@@ -15,7 +22,9 @@ def test_tickets_upsert_by_external_id(world, api, account_a):
 
     first = client.post("/api/v1/tickets/", [ticket("T-1"), ticket("T-2", priority="urgent")], format="json")
     second = client.post(
-        "/api/v1/tickets/", ticket("T-1", status="solved", closed_at="2026-11-02T10:00:00+01:00"), format="json"
+        "/api/v1/tickets/",
+        ticket("T-1", status="solved", closed_at="2026-11-02T10:00:00+01:00"),
+        format="json",
     )
 
     assert first.status_code == 201 and first.json() == {"created": 2, "updated": 0}
@@ -56,9 +65,27 @@ def test_a_ticket_id_of_another_teams_account_is_refused(world, api, account_a, 
 def test_surveys_check_the_score_range_of_their_kind(world, api, account_a):
     client = api(world.admin)
     good = [
-        {"account": "acme", "kind": "nps", "score": 0, "responded_at": "2026-11-01T00:00:00Z", "contact": "a@acme.com"},
-        {"account": "acme", "kind": "nps", "score": 10, "responded_at": "2026-11-01T00:00:00Z", "comment": "Great"},
-        {"account": "acme", "kind": "csat", "score": 5, "responded_at": "2026-11-01T00:00:00Z", "external_id": "s1"},
+        {
+            "account": "acme",
+            "kind": "nps",
+            "score": 0,
+            "responded_at": "2026-11-01T00:00:00Z",
+            "contact": "a@acme.com",
+        },
+        {
+            "account": "acme",
+            "kind": "nps",
+            "score": 10,
+            "responded_at": "2026-11-01T00:00:00Z",
+            "comment": "Great",
+        },
+        {
+            "account": "acme",
+            "kind": "csat",
+            "score": 5,
+            "responded_at": "2026-11-01T00:00:00Z",
+            "external_id": "s1",
+        },
     ]
     bad_csat = {**good[2], "score": 0, "external_id": "s2"}
     bad_nps = {**good[0], "score": 11}
@@ -80,7 +107,8 @@ def test_touchpoints_are_authored_by_the_caller(world, api, account_a, account_b
         format="json",
     )
     foreign = client.post(
-        "/api/v1/touchpoints/", {"account": "globex", "kind": "call", "occurred_at": "2026-11-20T15:00:00Z"},
+        "/api/v1/touchpoints/",
+        {"account": "globex", "kind": "call", "occurred_at": "2026-11-20T15:00:00Z"},
         format="json",
     )
 

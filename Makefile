@@ -1,0 +1,68 @@
+# Lifeline: `make run` to try it, `make test` to check it. See README.md.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# make test: PostgreSQL and Redis on this machine (override to point elsewhere).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lifeline
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
+TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL)
+
+.PHONY: run test lint fmt services clean help
+
+help:
+	@echo "make run    install, migrate, load demo data, start web + worker + beat (SQLite, no servers)"
+	@echo "make test   the whole suite on PostgreSQL and Redis, with ruff and the migrations check"
+	@echo "make lint   ruff check and format check;  make fmt  rewrite with ruff format"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.run-deps: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-deps: pyproject.toml $(VENV)/.run-deps
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.run-deps
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py seed_demo --if-empty
+	@echo
+	@echo "  Lifeline is starting on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/)"
+	@echo "  Demo logins (password 'lifeline' for all):"
+	@echo "    admin              admin (sees everything, Django admin at /admin/)"
+	@echo "    manager1 / manager2   managers of Team North / Team South"
+	@echo "    csm1..csm3 / csm4..csm6   CSMs of Team North / Team South"
+	@echo "  Ctrl-C stops the web app, the worker and beat."
+	@echo
+	LIFELINE_HOST=$(HOST) LIFELINE_PORT=$(PORT) PATH="$(BIN):$$PATH" $(BIN)/honcho -f Procfile.dev start
+
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+	@for i in $$(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
+	@psql "$(TEST_DATABASE_URL:/lifeline=/postgres)" -tAc "SELECT 1 FROM pg_database WHERE datname = 'lifeline'" | grep -q 1 \
+		|| psql "$(TEST_DATABASE_URL:/lifeline=/postgres)" -qc "CREATE DATABASE lifeline"
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(VENV)/.test-deps
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: $(VENV)/.test-deps services lint
+	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(TEST_ENV) PATH="$(BIN):$$PATH" $(BIN)/python -m pytest --create-db
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
