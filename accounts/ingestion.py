@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts import rows as r
@@ -120,11 +121,14 @@ def _resolve_contacts(parsed: Sequence[dict[str, Any]]) -> None:
         account_ids = {account_id for account_id, _ in wanted}
         refs = {ref for _, ref in wanted}
         found: dict[tuple[int, str], int] = {}
-        contacts = Contact.objects.filter(account_id__in=account_ids).filter(
-            Q(email__in=refs) | Q(external_id__in=refs)
+        # Emails compare case-insensitively (references arrive lower-cased).
+        contacts = (
+            Contact.objects.filter(account_id__in=account_ids)
+            .annotate(email_lower=Lower("email"))
+            .filter(Q(email_lower__in=refs) | Q(external_id__in=refs))
         )
         for contact_id, account_id, email, external_id in contacts.values_list(
-            "id", "account_id", "email", "external_id"
+            "id", "account_id", "email_lower", "external_id"
         ):
             for ref in (email, external_id):
                 if (account_id, ref) in wanted:
@@ -167,13 +171,10 @@ def _validated(raw_rows, fields, accounts, first_index: int, now: dt.datetime, w
     return parsed
 
 
-def _db_values(model, columns: Sequence[str], row: dict[str, Any]) -> list[Any]:
-    """A row's values adapted by each model field, as the ORM would for this database."""
-    values = []
-    for column in columns:
-        field = model._meta.get_field(column.removesuffix("_id") if column.endswith("_id") else column)
-        values.append(field.get_db_prep_save(row[column], connection))
-    return values
+def _db_adapters(model, columns: Sequence[str]):
+    """For each column, the model field's adapter to this database's parameter values."""
+    fields = [model._meta.get_field(c.removesuffix("_id")) for c in columns]
+    return [(column, field.get_db_prep_save) for column, field in zip(columns, fields, strict=True)]
 
 
 # --- events -------------------------------------------------------------------------------
@@ -228,13 +229,15 @@ def _insert_events(rows: list[dict[str, Any]], *, received_at: dt.datetime) -> l
     table = quote(Event._meta.db_table)
     column_list = ", ".join(quote(c) for c in EVENT_COLUMNS)
     one_row = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
+    adapters = _db_adapters(Event, EVENT_COLUMNS)
     inserted_keys: set[tuple[int, str]] = set()
     with connection.cursor() as cursor:
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start : start + INSERT_CHUNK]
             params: list[Any] = []
             for row in chunk:
-                params.extend(_db_values(Event, EVENT_COLUMNS, {**row, "received_at": received_at}))
+                row["received_at"] = received_at
+                params.extend(adapt(row[column], connection) for column, adapt in adapters)
             cursor.execute(
                 f"INSERT INTO {table} ({column_list}) VALUES {', '.join([one_row] * len(chunk))} "
                 f"ON CONFLICT DO NOTHING RETURNING {quote('account_id')}, {quote('idempotency_key')}",
@@ -336,7 +339,6 @@ def upsert_tickets(
                     status=row["status"],
                     opened_at=row["opened_at"],
                     closed_at=row["closed_at"],
-                    updated_at=now,
                 )
                 for row in sorted(latest.values(), key=lambda row: row["external_id"])
             ],

@@ -9,6 +9,7 @@ accounts).
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 
 class Team(models.Model):
@@ -101,7 +102,7 @@ class Contact(models.Model):
         constraints = [
             # Events name their contact by email or external id within the account.
             models.UniqueConstraint(
-                fields=["account", "email"], condition=~Q(email=""), name="contact_unique_email"
+                "account", Lower("email"), condition=~Q(email=""), name="contact_unique_email"
             ),
             models.UniqueConstraint(
                 fields=["account", "external_id"],

@@ -272,3 +272,10 @@ def test_schema_and_docs_are_served_without_internet(client, db):
     assert b"/api/v1/events/" in schema.content
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+def test_openapi_schema_is_valid_without_warnings(tmp_path, db):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    assert "/api/v1/accounts/by-external-id/{external_id}/" in (tmp_path / "schema.yaml").read_text()
