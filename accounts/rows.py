@@ -157,15 +157,25 @@ def boolean(value: Any) -> bool:
     raise ValueError("must be true or false")
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"must not contain {name}")
+
+
 def json_object(value: Any) -> dict:
     if isinstance(value, str):  # CSV cells carry JSON as text
         try:
-            value = json.loads(value)
+            value = json.loads(value, parse_constant=_refuse_constant)
         except json.JSONDecodeError:
             raise ValueError("must be a JSON object") from None
     if not isinstance(value, dict):
         raise ValueError("must be a JSON object")
-    if len(json.dumps(value)) > 64_000:
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except ValueError:
+        raise ValueError("must not contain NaN or Infinity") from None
+    if "\\u0000" in encoded:
+        raise ValueError("must not contain NUL characters")
+    if len(encoded) > 64_000:
         raise ValueError("must be at most 64 KB once encoded")
     return value
 
@@ -185,6 +195,8 @@ def contact_ref(value: Any) -> str:
     """A contact named by email (contains @) or by external id."""
     ref = text(255)(value)
     if "@" in ref:
+        if len(ref) > 254:
+            raise ValueError("must be at most 254 characters for an email")
         try:
             validate_email(ref)
         except ValidationError:

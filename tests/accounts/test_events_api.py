@@ -180,3 +180,18 @@ def test_events_list_is_scoped(world, api, account_a, account_b):
     api(world.admin).post(URL, [event("acme"), event("globex")], format="json")
     rows = api(world.csm_a).get(URL).json()["results"]
     assert [r["account"] for r in rows] == ["acme"]
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        (event(properties={"x": "a\u0000b"}), "properties"),
+        (event(properties={"nested": [{"x": "\u0000"}]}), "properties"),
+        (event(contact="a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 58 + ".com"), "contact"),
+        (event(name="log\u0000in"), "name"),
+    ],
+)
+def test_values_the_database_would_refuse_are_400s(integrator, account_a, row, field):
+    response = integrator.post(URL, [row], format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == field
