@@ -37,9 +37,9 @@ run: $(VENV)/.run-deps
 	@echo
 	@echo "  Lifeline is starting on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/)"
 	@echo "  Demo logins (password 'lifeline' for all):"
-	@echo "    admin              admin (sees everything, Django admin at /admin/)"
-	@echo "    manager1 / manager2   managers of Team North / Team South"
-	@echo "    csm1..csm3 / csm4..csm6   CSMs of Team North / Team South"
+	@echo "    admin                     admin: sees everything; Django admin at /admin/"
+	@echo "    manager1 / manager2       managers of the North / South teams"
+	@echo "    csm1..csm3 / csm4..csm6   CSMs of the North / South teams"
 	@echo "  Ctrl-C stops the web app, the worker and beat."
 	@echo
 	LIFELINE_HOST=$(HOST) LIFELINE_PORT=$(PORT) PATH="$(BIN):$$PATH" $(BIN)/honcho -f Procfile.dev start
