@@ -148,6 +148,10 @@ EMAIL_BACKEND = env.str(
     ),
 )
 
+# Links in emails point here; Message-IDs use this domain.
+LIFELINE_BASE_URL = env.str("LIFELINE_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="lifeline.localhost")
+
 # --- Celery -------------------------------------------------------------------------------
 # Default: kombu's filesystem transport under var/broker, which works across processes with
 # no server. Production: redis://... or amqp://...
