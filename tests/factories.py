@@ -54,3 +54,33 @@ class ContactFactory(factory.django.DjangoModelFactory):
     account = factory.SubFactory(AccountFactory)
     name = factory.Sequence(lambda n: f"Contact {n}")
     email = factory.Sequence(lambda n: f"contact{n}@example.com")
+
+
+class PlaybookFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "playbooks.Playbook"
+
+    name = factory.Sequence(lambda n: f"Playbook {n}")
+    trigger = "renewal_within"
+    trigger_params = factory.LazyFunction(lambda: {"days": 90})
+    active_since = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+class TaskStepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "playbooks.Step"
+
+    playbook = factory.SubFactory(PlaybookFactory)
+    kind = "task"
+    title_template = "Follow up with {{ account.name }}"
+    due_in_days = 3
+
+
+class AlertStepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "playbooks.Step"
+
+    playbook = factory.SubFactory(PlaybookFactory)
+    kind = "alert"
+    title_template = "{{ account.name }} needs attention"
+    recipient_rule = "owner"

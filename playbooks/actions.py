@@ -1,0 +1,239 @@
+"""What a playbook does when it fires: record the run once, then create tasks and raise alerts.
+
+Everything is keyed so that firing twice on the same occurrence does nothing the second time:
+runs are unique per (playbook, account, trigger key), an open task per (step, account) is
+updated rather than duplicated, an alert is unique per (run, step, recipient).
+"""
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.template import Context, Template, TemplateSyntaxError
+
+from accounts.models import Account
+from playbooks.assignment import AccountRef, account_refs, resolve_assignees, resolve_recipients
+from playbooks.models import Alert, Playbook, PlaybookRun, Step, Task, Trigger
+from playbooks.triggers import Firing
+
+
+@dataclass
+class PlaybookOutcome:
+    playbook_id: int
+    fired: int = 0
+    tasks_created: int = 0
+    tasks_updated: int = 0
+    tasks_closed: int = 0
+    alerts: int = 0
+    alert_ids: tuple[int, ...] = ()
+
+
+def render_text(source: str, context: dict[str, Any]) -> str:
+    """Render an admin-written template; a broken one shows as written rather than failing the run."""
+    try:
+        return (
+            Template("{% autoescape off %}" + source + "{% endautoescape %}").render(Context(context)).strip()
+        )
+    except TemplateSyntaxError:
+        return source
+
+
+def reason_for(playbook: Playbook, run: PlaybookRun) -> dict[str, Any]:
+    """Why a task or alert exists, stored beside it and shown with it."""
+    return {
+        "playbook": playbook.name,
+        "playbook_id": playbook.pk,
+        "trigger": playbook.trigger,
+        "trigger_label": Trigger(playbook.trigger).label,
+        "occurrence": run.trigger_key,
+        "values": run.context,
+        "fired_at": run.fired_at.isoformat(),
+    }
+
+
+def _without_cooldown(playbook: Playbook, firings: Sequence[Firing], now: dt.datetime) -> list[Firing]:
+    """Drop firings on accounts that fired within the cooldown (and all but the first per account)."""
+    if not playbook.cooldown_days:
+        return list(firings)
+    since = now - dt.timedelta(days=playbook.cooldown_days)
+    cooling = set(
+        PlaybookRun.objects.filter(playbook=playbook, fired_at__gt=since).values_list("account_id", flat=True)
+    )
+    kept, seen = [], set()
+    for firing in firings:
+        if firing.account_id in cooling or firing.account_id in seen:
+            continue
+        seen.add(firing.account_id)
+        kept.append(firing)
+    return kept
+
+
+def _record_new_runs(playbook: Playbook, firings: Sequence[Firing], now: dt.datetime) -> list[PlaybookRun]:
+    """Insert a run per new occurrence; return only the runs this call created."""
+    keys = {f.key for f in firings}
+    seen = set(
+        PlaybookRun.objects.filter(playbook=playbook, trigger_key__in=keys).values_list(
+            "account_id", "trigger_key"
+        )
+    )
+    fresh: dict[tuple[int, str], Firing] = {}
+    for firing in firings:
+        if (firing.account_id, firing.key) not in seen:
+            fresh.setdefault((firing.account_id, firing.key), firing)
+    if not fresh:
+        return []
+    PlaybookRun.objects.bulk_create(
+        [
+            PlaybookRun(
+                playbook=playbook, account_id=f.account_id, trigger_key=f.key, context=f.context, fired_at=now
+            )
+            for f in fresh.values()
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    return list(
+        PlaybookRun.objects.filter(playbook=playbook, fired_at=now, trigger_key__in=keys)
+        .filter(account_id__in={account_id for account_id, _ in fresh})
+        .order_by("id")
+    )
+
+
+def _close_cleared_tasks(playbook: Playbook, holding: set[int], now: dt.datetime) -> int:
+    """Cancel this playbook's open tasks on accounts where the condition no longer holds."""
+    open_tasks = Task.objects.filter(playbook=playbook, status=Task.Status.OPEN)
+    cleared = [
+        pk for pk, account_id in open_tasks.values_list("pk", "account_id") if account_id not in holding
+    ]
+    return Task.objects.filter(pk__in=cleared, status=Task.Status.OPEN).update(
+        status=Task.Status.CANCELLED, completed_at=now, updated_at=now
+    )
+
+
+def _template_context(account: Account, playbook: Playbook, run: PlaybookRun) -> dict[str, Any]:
+    return {
+        "account": account,
+        "playbook": playbook,
+        "values": run.context,
+        "reason": reason_for(playbook, run),
+    }
+
+
+def _apply_task_step(
+    step: Step,
+    runs: Sequence[PlaybookRun],
+    refs: dict[int, AccountRef],
+    accounts: dict[int, Account],
+    now: dt.datetime,
+) -> tuple[int, int]:
+    """Create the step's task per account, or update the one still open; return (created, updated)."""
+    latest_run = {run.account_id: run for run in runs}  # several occurrences at once: the last wins
+    assignees = resolve_assignees(step=step, accounts=[refs[a] for a in latest_run])
+    open_tasks = {
+        task.account_id: task
+        for task in Task.objects.filter(step=step, status=Task.Status.OPEN, account_id__in=latest_run)
+    }
+    due = now.date() + dt.timedelta(days=step.due_in_days)
+    to_create, to_update = [], []
+    for account_id, run in latest_run.items():
+        context = _template_context(accounts[account_id], step.playbook, run)
+        title = render_text(step.title_template, context)[:300]
+        description = render_text(step.description_template, context)
+        task = open_tasks.get(account_id)
+        if task is not None:
+            task.title, task.description, task.run, task.reason = (
+                title,
+                description,
+                run,
+                reason_for(step.playbook, run),
+            )
+            task.due_date, task.updated_at = min(task.due_date, due), now
+            to_update.append(task)
+            continue
+        to_create.append(
+            Task(
+                account_id=account_id,
+                title=title,
+                description=description,
+                assignee_id=assignees.get(account_id),
+                due_date=due,
+                priority=step.priority,
+                playbook=step.playbook,
+                step=step,
+                run=run,
+                reason=reason_for(step.playbook, run),
+            )
+        )
+    Task.objects.bulk_create(to_create, ignore_conflicts=True, batch_size=1000)
+    Task.objects.bulk_update(
+        to_update, ["title", "description", "run", "reason", "due_date", "updated_at"], batch_size=1000
+    )
+    return len(to_create), len(to_update)
+
+
+def _apply_alert_step(
+    step: Step,
+    runs: Sequence[PlaybookRun],
+    refs: dict[int, AccountRef],
+    accounts: dict[int, Account],
+    now: dt.datetime,
+) -> list[int]:
+    """Raise the step's alert for each recipient of each run; return the ids of the alerts."""
+    recipients = resolve_recipients(step=step, accounts=[refs[r.account_id] for r in runs])
+    emails = dict(get_user_model().objects.filter(is_active=True).values_list("id", "email"))
+    alerts = []
+    for run in runs:
+        context = _template_context(accounts[run.account_id], step.playbook, run)
+        title = render_text(step.title_template, context)[:300]
+        body = render_text(step.description_template, context)
+        for user_id, address in recipients.get(run.account_id, []):
+            if user_id is not None and user_id not in emails:
+                continue  # inactive user
+            alerts.append(
+                Alert(
+                    account_id=run.account_id,
+                    recipient_id=user_id,
+                    email=address,
+                    recipient_key=f"user:{user_id}" if user_id else f"email:{address}",
+                    kind=step.playbook.trigger,
+                    title=title,
+                    body=body,
+                    severity=step.severity,
+                    playbook=step.playbook,
+                    run=run,
+                    step=step,
+                    reason=reason_for(step.playbook, run),
+                )
+            )
+    Alert.objects.bulk_create(alerts, ignore_conflicts=True, batch_size=1000)
+    return list(Alert.objects.filter(step=step, run__in=[r.pk for r in runs]).values_list("pk", flat=True))
+
+
+@transaction.atomic
+def fire_playbook(*, playbook: Playbook, firings: Sequence[Firing], now: dt.datetime) -> PlaybookOutcome:
+    """Act on a playbook's firings: once per occurrence, honouring the cooldown. Safe to run twice."""
+    outcome = PlaybookOutcome(playbook_id=playbook.pk)
+    if playbook.close_tasks_when_cleared:
+        outcome.tasks_closed = _close_cleared_tasks(playbook, {f.account_id for f in firings}, now)
+    runs = _record_new_runs(playbook, _without_cooldown(playbook, firings, now), now)
+    outcome.fired = len(runs)
+    if not runs:
+        return outcome
+    account_ids = [run.account_id for run in runs]
+    refs = {ref.id: ref for ref in account_refs(account_ids)}
+    accounts = Account.objects.in_bulk(account_ids)
+    alert_ids: list[int] = []
+    for step in playbook.steps.all():
+        step.playbook = playbook
+        if step.kind == Step.Kind.TASK:
+            created, updated = _apply_task_step(step, runs, refs, accounts, now)
+            outcome.tasks_created += created
+            outcome.tasks_updated += updated
+        else:
+            alert_ids.extend(_apply_alert_step(step, runs, refs, accounts, now))
+    outcome.alerts = len(alert_ids)
+    outcome.alert_ids = tuple(alert_ids)
+    return outcome

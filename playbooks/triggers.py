@@ -1,0 +1,237 @@
+"""Triggers: which accounts a playbook's condition holds for now, and for which occurrence.
+
+Each trigger is one set-based query over the database (not over in-memory changes, so nothing is
+lost if a step dies between two others). It returns a ``Firing`` per account where the condition
+holds, keyed by the occurrence (the band entry, the stage visit, the survey answer, the review
+period…): the actions step fires once per key, and the set of accounts tells which open tasks
+can be closed when the condition clears.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from accounts.models import Account, EventDaily, SurveyResponse
+from playbooks.models import Playbook, Task, Trigger
+
+
+class TriggerConfigError(ValueError):
+    """A playbook's trigger parameters are missing or wrong."""
+
+
+@dataclass(frozen=True)
+class Firing:
+    account_id: int
+    key: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def eligible_accounts(playbook: Playbook) -> QuerySet[Account]:
+    """Active accounts passing the playbook's filters (segment, minimum ARR, stage, band)."""
+    accounts = Account.objects.filter(status=Account.Status.ACTIVE)
+    if playbook.segments:
+        accounts = accounts.filter(segment__in=playbook.segments)
+    if playbook.min_arr is not None:
+        accounts = accounts.filter(arr__gte=playbook.min_arr)
+    if playbook.stages:
+        accounts = accounts.filter(stage__in=playbook.stages)
+    if playbook.bands:
+        accounts = accounts.filter(health_band__in=playbook.bands)
+    return accounts
+
+
+def _param(playbook: Playbook, name: str, kind: type = int, default: Any = None) -> Any:
+    value = (playbook.trigger_params or {}).get(name, default)
+    if value is None:
+        raise TriggerConfigError(f"trigger parameter {name!r} is required for {playbook.trigger}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise TriggerConfigError(f"trigger parameter {name!r} must be a {kind.__name__}") from None
+
+
+def _today(now: dt.datetime) -> dt.date:
+    return now.astimezone(dt.UTC).date()
+
+
+# --- triggers over accounts, events, surveys and tasks ------------------------------------
+
+
+def renewal_within(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+    """Renewal date within N days (once per renewal date)."""
+    days = _param(playbook, "days")
+    today = _today(now)
+    rows = accounts.filter(renewal_date__gte=today, renewal_date__lte=today + dt.timedelta(days=days))
+    return [
+        Firing(
+            pk,
+            f"renewal:{days}:{renewal}",
+            {"renewal_date": renewal.isoformat(), "days_to_renewal": (renewal - today).days},
+        )
+        for pk, renewal in rows.values_list("pk", "renewal_date")
+    ]
+
+
+def nps_detractor(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+    """An NPS answer of at most ``max_score`` (default 6), once per answer."""
+    max_score = _param(playbook, "max_score", default=6)
+    lookback = now - dt.timedelta(days=_param(playbook, "within_days", default=30))
+    answers = SurveyResponse.objects.filter(
+        account__in=accounts,
+        kind=SurveyResponse.Kind.NPS,
+        score__lte=max_score,
+        responded_at__gte=max(lookback, playbook.active_since),
+        responded_at__lt=now,
+    )
+    return [
+        Firing(account_id, f"survey:{pk}", {"score": score, "comment": comment[:300]})
+        for pk, account_id, score, comment in answers.values_list("pk", "account_id", "score", "comment")
+    ]
+
+
+def inactivity(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+    """No ``event`` (any event if unset) for N days; once per quiet spell (its last active day)."""
+    days = _param(playbook, "days")
+    event = (playbook.trigger_params or {}).get("event") or None
+    today = _today(now)
+    rollup = EventDaily.objects.filter(account=OuterRef("pk"), day__lt=today)
+    if event:
+        rollup = rollup.filter(name=event)
+    last_day = Subquery(rollup.order_by("-day").values("day")[:1])
+    rows = (
+        accounts.annotate(last_active=last_day)
+        .filter(Q(last_active__lt=today - dt.timedelta(days=days)) | Q(last_active__isnull=True))
+        # Accounts too young to have been quiet that long are left alone.
+        .filter(Q(contract_start__isnull=True) | Q(contract_start__lte=today - dt.timedelta(days=days)))
+        .values_list("pk", "last_active")
+    )
+    return [
+        Firing(
+            pk,
+            f"inactive:{event or '*'}:{last.isoformat() if last else 'never'}",
+            {"event": event, "last_active": last.isoformat() if last else None, "days": days},
+        )
+        for pk, last in rows
+    ]
+
+
+def recurring_review(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+    """Every N days from the contract start (or creation): once per period."""
+    days = _param(playbook, "days")
+    today = _today(now)
+    firings = []
+    for pk, start, created in accounts.values_list("pk", "contract_start", "created_at"):
+        anchor = start or created.date()
+        period = (today - anchor).days // days
+        if period >= 1:
+            firings.append(Firing(pk, f"review:{days}:{period}", {"period": period, "every_days": days}))
+    return firings
+
+
+def task_overdue(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+    """An open task past its due date by more than ``days`` (default 0); once per task."""
+    grace = _param(playbook, "days", default=0)
+    overdue = Task.objects.filter(
+        account__in=accounts,
+        status=Task.Status.OPEN,
+        due_date__lt=_today(now) - dt.timedelta(days=grace),
+    ).exclude(playbook=playbook)
+    return [
+        Firing(account_id, f"task:{pk}", {"task": title, "due_date": due.isoformat()})
+        for pk, account_id, title, due in overdue.values_list("pk", "account_id", "title", "due_date")
+    ]
+
+
+def _events_counted(condition: Q) -> Sum:
+    return Sum("event_days__count", filter=condition)
+
+
+def expansion_signal(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+    """Green band and ``event`` usage up by ``percent`` over ``days`` vs the ``days`` before."""
+    days = _param(playbook, "days", default=30)
+    percent = _param(playbook, "percent", float, default=25)
+    event = (playbook.trigger_params or {}).get("event") or None
+    today = _today(now)
+    start, middle = today - dt.timedelta(days=2 * days), today - dt.timedelta(days=days)
+    in_event = Q(event_days__name=event) if event else Q()
+    rows = (
+        accounts.filter(health_band=Account.Band.GREEN)
+        .annotate(
+            now_count=Coalesce(
+                _events_counted(in_event & Q(event_days__day__gte=middle, event_days__day__lt=today)),
+                Value(0),
+                output_field=IntegerField(),
+            ),
+            before_count=Coalesce(
+                _events_counted(in_event & Q(event_days__day__gte=start, event_days__day__lt=middle)),
+                Value(0),
+                output_field=IntegerField(),
+            ),
+        )
+        .filter(before_count__gt=0, now_count__gte=F("before_count") * (1 + percent / 100))
+        .values_list("pk", "now_count", "before_count")
+    )
+    period = today.toordinal() // days
+    return [
+        Firing(
+            pk,
+            f"expansion:{days}:{period}",
+            {"usage_now": n, "usage_before": b, "growth_percent": round(100 * (n - b) / b, 1)},
+        )
+        for pk, n, b in rows
+    ]
+
+
+# --- triggers over journeys ---------------------------------------------------------------
+
+
+def stage_entered(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+    """The account entered ``stage`` (a stage key) and is still in that visit; once per visit."""
+    from journeys.models import AccountJourney
+
+    stage = _param(playbook, "stage", str)
+    visits = AccountJourney.objects.filter(
+        account__in=accounts, stage__key=stage, entered_at__gte=playbook.active_since, entered_at__lt=now
+    )
+    return [
+        Firing(account_id, f"stage:{visit_id}", {"stage": stage, "entered_at": entered.isoformat()})
+        for account_id, visit_id, entered in visits.values_list("account_id", "visit_id", "entered_at")
+    ]
+
+
+def milestone_overdue(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+    """A milestone (of key ``milestone`` if given) is overdue; once per milestone instance."""
+    from journeys.models import Milestone
+
+    key = (playbook.trigger_params or {}).get("milestone") or None
+    overdue = Milestone.objects.filter(account__in=accounts, status=Milestone.Status.OVERDUE)
+    if key:
+        overdue = overdue.filter(definition__key=key)
+    return [
+        Firing(account_id, f"milestone:{pk}", {"milestone": name, "due_at": due.isoformat()})
+        for pk, account_id, name, due in overdue.values_list("pk", "account_id", "definition__name", "due_at")
+    ]
+
+
+TRIGGERS: dict[str, Callable[[Playbook, QuerySet[Account], dt.datetime], list[Firing]]] = {
+    Trigger.RENEWAL_WITHIN: renewal_within,
+    Trigger.NPS_DETRACTOR: nps_detractor,
+    Trigger.INACTIVITY: inactivity,
+    Trigger.RECURRING_REVIEW: recurring_review,
+    Trigger.TASK_OVERDUE: task_overdue,
+    Trigger.EXPANSION_SIGNAL: expansion_signal,
+    Trigger.STAGE_ENTERED: stage_entered,
+    Trigger.MILESTONE_OVERDUE: milestone_overdue,
+}
+
+
+def evaluate_trigger(playbook: Playbook, *, now: dt.datetime) -> list[Firing]:
+    """The firings of one playbook now: its trigger over the accounts passing its filters."""
+    trigger = TRIGGERS.get(playbook.trigger)
+    if trigger is None:
+        raise TriggerConfigError(f"unknown trigger {playbook.trigger!r}")
+    return trigger(playbook, eligible_accounts(playbook), now)

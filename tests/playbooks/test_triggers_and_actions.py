@@ -1,0 +1,280 @@
+"""Triggers find the right accounts and occurrences; firing acts once, honours cooldown and filters."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from accounts.ingestion import ingest_events
+from accounts.models import Account, SurveyResponse
+from playbooks.actions import fire_playbook
+from playbooks.models import Alert, PlaybookRun, Step, Task
+from playbooks.triggers import TriggerConfigError, evaluate_trigger
+from tests.factories import AccountFactory, AlertStepFactory, PlaybookFactory, TaskStepFactory, UserFactory
+
+NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+TODAY = NOW.date()
+
+
+def fire(playbook, now=NOW):
+    return fire_playbook(playbook=playbook, firings=evaluate_trigger(playbook, now=now), now=now)
+
+
+@pytest.fixture
+def renewing(world):
+    soon = AccountFactory(
+        name="Soon", renewal_date=TODAY + dt.timedelta(days=30), owner=world.csm_a, team=world.team_a
+    )
+    later = AccountFactory(
+        name="Later", renewal_date=TODAY + dt.timedelta(days=200), owner=world.csm_a, team=world.team_a
+    )
+    return soon, later
+
+
+def test_renewal_within_fires_once_per_renewal_and_creates_the_owners_task(renewing, world):
+    soon, _ = renewing
+    step = TaskStepFactory(
+        playbook=PlaybookFactory(trigger_params={"days": 90}),
+        title_template="Renewal prep: {{ account.name }}",
+    )
+
+    first = fire(step.playbook)
+    second = fire(step.playbook)
+
+    assert (first.fired, first.tasks_created) == (1, 1)
+    assert (second.fired, second.tasks_created, second.tasks_updated) == (0, 0, 0)
+    task = Task.objects.get()
+    assert (task.account, task.assignee, task.title) == (soon, world.csm_a, "Renewal prep: Soon")
+    assert task.due_date == TODAY + dt.timedelta(days=3)
+    assert task.reason["trigger"] == "renewal_within"
+    assert task.reason["values"]["days_to_renewal"] == 30
+
+
+def test_a_new_occurrence_updates_the_open_task_instead_of_adding_one(renewing):
+    soon, _ = renewing
+    step = TaskStepFactory(playbook=PlaybookFactory(trigger_params={"days": 90}))
+    fire(step.playbook)
+    Account.objects.filter(pk=soon.pk).update(renewal_date=TODAY + dt.timedelta(days=31))
+
+    outcome = fire(step.playbook)
+
+    assert (outcome.fired, outcome.tasks_created, outcome.tasks_updated) == (1, 0, 1)
+    assert Task.objects.count() == 1
+    assert Task.objects.get().reason["values"]["days_to_renewal"] == 31
+    assert PlaybookRun.objects.count() == 2
+
+
+def test_cooldown_keeps_a_playbook_quiet_on_an_account(renewing):
+    soon, _ = renewing
+    playbook = PlaybookFactory(trigger_params={"days": 90}, cooldown_days=14)
+    TaskStepFactory(playbook=playbook)
+    fire(playbook)
+    Account.objects.filter(pk=soon.pk).update(renewal_date=TODAY + dt.timedelta(days=31))
+
+    assert fire(playbook, now=NOW + dt.timedelta(days=5)).fired == 0
+    assert fire(playbook, now=NOW + dt.timedelta(days=15)).fired == 1
+
+
+def test_filters_by_segment_arr_stage_and_band(world):
+    base = {"renewal_date": TODAY + dt.timedelta(days=10)}
+    match = AccountFactory(
+        segment="enterprise", arr=Decimal("500000"), stage="renewal", health_band="red", **base
+    )
+    AccountFactory(segment="smb", arr=Decimal("500000"), stage="renewal", health_band="red", **base)
+    AccountFactory(segment="enterprise", arr=Decimal("5000"), stage="renewal", health_band="red", **base)
+    AccountFactory(segment="enterprise", arr=Decimal("500000"), stage="adoption", health_band="red", **base)
+    AccountFactory(segment="enterprise", arr=Decimal("500000"), stage="renewal", health_band="green", **base)
+    AccountFactory(
+        segment="enterprise",
+        arr=Decimal("500000"),
+        stage="renewal",
+        health_band="red",
+        status="churned",
+        **base,
+    )
+    playbook = PlaybookFactory(
+        trigger_params={"days": 30},
+        segments=["enterprise"],
+        min_arr=Decimal("100000"),
+        stages=["renewal"],
+        bands=["red"],
+    )
+
+    assert [f.account_id for f in evaluate_trigger(playbook, now=NOW)] == [match.pk]
+
+
+def test_nps_detractor_fires_per_answer_after_the_playbook_became_active(account_a):
+    playbook = PlaybookFactory(
+        trigger="nps_detractor", trigger_params={}, active_since=NOW - dt.timedelta(days=10)
+    )
+    for score, days_ago in ((3, 2), (6, 5), (7, 1), (2, 20)):
+        SurveyResponse.objects.create(
+            account=account_a,
+            kind="nps",
+            score=score,
+            responded_at=NOW - dt.timedelta(days=days_ago),
+            comment="meh",
+        )
+    SurveyResponse.objects.create(
+        account=account_a, kind="csat", score=1, responded_at=NOW - dt.timedelta(days=1)
+    )
+
+    firings = evaluate_trigger(playbook, now=NOW)
+
+    assert sorted(f.context["score"] for f in firings) == [3, 6]
+    assert len({f.key for f in firings}) == 2
+
+
+def test_inactivity_fires_once_per_quiet_spell(world):
+    quiet = AccountFactory(contract_start=TODAY - dt.timedelta(days=300))
+    busy = AccountFactory(contract_start=TODAY - dt.timedelta(days=300))
+    AccountFactory(contract_start=TODAY - dt.timedelta(days=5))  # too young to be quiet for 21 days
+    ingest_events(
+        raw_rows=[
+            {
+                "account": quiet.external_id,
+                "name": "login",
+                "occurred_at": (NOW - dt.timedelta(days=30)).isoformat(),
+            },
+            {
+                "account": busy.external_id,
+                "name": "login",
+                "occurred_at": (NOW - dt.timedelta(days=2)).isoformat(),
+            },
+        ],
+        accounts=Account.objects.all(),
+        now=NOW,
+    )
+    playbook = PlaybookFactory(trigger="inactivity", trigger_params={"days": 21, "event": "login"})
+
+    firings = evaluate_trigger(playbook, now=NOW)
+
+    assert [(f.account_id, f.context["last_active"]) for f in firings] == [
+        (quiet.pk, (TODAY - dt.timedelta(days=30)).isoformat())
+    ]
+
+
+def test_recurring_review_fires_once_per_period(world):
+    account = AccountFactory(contract_start=TODAY - dt.timedelta(days=100))
+    playbook = PlaybookFactory(trigger="recurring_review", trigger_params={"days": 90})
+    TaskStepFactory(playbook=playbook)
+
+    assert fire(playbook).fired == 1
+    assert fire(playbook, now=NOW + dt.timedelta(days=30)).fired == 0
+    assert fire(playbook, now=NOW + dt.timedelta(days=85)).fired == 1
+    assert PlaybookRun.objects.filter(account=account).count() == 2
+
+
+def test_task_overdue_and_close_when_cleared(account_a):
+    overdue = Task.objects.create(account=account_a, title="Call", due_date=TODAY - dt.timedelta(days=2))
+    playbook = PlaybookFactory(trigger="task_overdue", trigger_params={}, close_tasks_when_cleared=True)
+    TaskStepFactory(playbook=playbook, title_template="Overdue: {{ values.task }}")
+
+    assert fire(playbook).tasks_created == 1
+    assert Task.objects.get(playbook=playbook).title == "Overdue: Call"
+    overdue.status = Task.Status.DONE
+    overdue.save(update_fields=["status"])
+
+    outcome = fire(playbook)
+
+    assert outcome.tasks_closed == 1
+    assert Task.objects.get(playbook=playbook).status == Task.Status.CANCELLED
+
+
+def test_expansion_signal_needs_green_and_growth(world):
+    growing = AccountFactory(health_band="green")
+    flat = AccountFactory(health_band="green")
+    red_growing = AccountFactory(health_band="red")
+    rows = []
+    for account, before, after in ((growing, 10, 20), (flat, 10, 11), (red_growing, 10, 30)):
+        rows += [
+            {
+                "account": account.external_id,
+                "name": "login",
+                "occurred_at": (NOW - dt.timedelta(days=40)).isoformat(),
+            }
+        ] * before
+        rows += [
+            {
+                "account": account.external_id,
+                "name": "login",
+                "occurred_at": (NOW - dt.timedelta(days=5)).isoformat(),
+            }
+        ] * after
+    ingest_events(raw_rows=rows, accounts=Account.objects.all(), now=NOW)
+    playbook = PlaybookFactory(
+        trigger="expansion_signal", trigger_params={"days": 30, "percent": 50, "event": "login"}
+    )
+
+    firings = evaluate_trigger(playbook, now=NOW)
+
+    assert [(f.account_id, f.context["growth_percent"]) for f in firings] == [(growing.pk, 100.0)]
+
+
+def test_missing_trigger_parameter_is_a_clear_error(world):
+    with pytest.raises(TriggerConfigError, match="days"):
+        evaluate_trigger(PlaybookFactory(trigger="inactivity", trigger_params={}), now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [("owner", "csm_a"), ("team_manager", "manager_a"), ("user", "admin")],
+)
+def test_assignee_rules(world, rule, expected):
+    AccountFactory(renewal_date=TODAY + dt.timedelta(days=5), owner=world.csm_a, team=world.team_a)
+    step = TaskStepFactory(assignee_rule=rule, assignee_user=world.admin if rule == "user" else None)
+    fire(step.playbook)
+    assert Task.objects.get().assignee.username == expected
+
+
+def test_round_robin_takes_the_team_in_turn_across_runs(world):
+    for i in range(3):
+        AccountFactory(
+            name=f"A{i}", renewal_date=TODAY + dt.timedelta(days=5 + i), owner=world.csm_a, team=world.team_a
+        )
+    step = TaskStepFactory(assignee_rule="round_robin")
+    fire(step.playbook)
+    AccountFactory(name="A3", renewal_date=TODAY + dt.timedelta(days=9), owner=world.csm_a, team=world.team_a)
+    fire(step.playbook)
+
+    assignees = [t.assignee.username for t in Task.objects.order_by("id")]
+    assert assignees == ["csm_a", "csm_a2", "csm_a", "csm_a2"]
+
+
+def test_least_loaded_picks_fewest_open_tasks_then_fewest_accounts(world):
+    busy_account = AccountFactory(owner=world.csm_a, team=world.team_a, renewal_date=None)
+    Task.objects.create(account=busy_account, title="x", assignee=world.csm_a, due_date=TODAY)
+    AccountFactory(renewal_date=TODAY + dt.timedelta(days=5), owner=world.csm_a, team=world.team_a)
+    step = TaskStepFactory(assignee_rule="least_loaded")
+
+    fire(step.playbook)
+
+    assert Task.objects.get(step=step).assignee == world.csm_a2
+
+
+def test_alert_recipients_by_rule_once_per_run(world):
+    account = AccountFactory(renewal_date=TODAY + dt.timedelta(days=5), owner=world.csm_a, team=world.team_a)
+    playbook = PlaybookFactory(trigger_params={"days": 30})
+    AlertStepFactory(playbook=playbook, recipient_rule="team", severity="critical")
+    AlertStepFactory(
+        playbook=playbook, recipient_rule="addresses", recipient_addresses="vp@example.com, VP@example.com"
+    )
+    outsider = UserFactory(username="outsider")
+    named = AlertStepFactory(playbook=playbook, recipient_rule="users")
+    named.recipient_users.add(outsider)
+
+    fire(playbook)
+    fire(playbook)
+
+    recipients = sorted(a.recipient.username if a.recipient else a.email for a in Alert.objects.all())
+    assert recipients == ["csm_a", "csm_a2", "manager_a", "outsider", "vp@example.com"]
+    assert {a.account for a in Alert.objects.all()} == {account}
+    assert Alert.objects.filter(severity="critical").count() == 3
+
+
+def test_a_broken_title_template_is_shown_as_written(world):
+    AccountFactory(renewal_date=TODAY + dt.timedelta(days=5))
+    step = TaskStepFactory(title_template="Hello {% if %}")
+    fire(step.playbook)
+    assert Task.objects.get().title == "Hello {% if %}"
+    assert Step.objects.count() == 1
