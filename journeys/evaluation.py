@@ -1,0 +1,543 @@
+"""The journeys step: one set-based pass over all accounts. Safe to run twice.
+
+A pass places new accounts in the first stage of their journey, completes rule milestones from
+events, applies stage transitions, creates the milestones of every newly entered stage, marks
+overdue milestones and keeps ``Account.stage`` equal to the current stage's key. It returns what
+changed (``JourneyChanges``) for the playbooks step; a second pass at the same time returns
+nothing and writes nothing.
+
+Query count does not depend on the number of accounts: account state is read in one query,
+transitions are decided in memory (they are a small state machine per account) and written with
+``bulk_create`` / one ``UPDATE`` each; rule milestones are answered with one aggregate query per
+rule kind (the daily rollup ``EventDaily`` where it can answer, raw ``Event`` for distinct
+contacts). Transitions made because milestones completed can open a stage whose own rule
+milestones are already met, so the pass repeats "complete → transition" until nothing moves —
+at most once per stage of the longest journey, a bound set by configuration, not by data.
+
+Transitions, in the order they win when several are due at the same moment:
+  1. any stage → the journey's ``on_churn`` stage when the account's status is churned (at the
+     churn date); an active account in that stage goes back to the first stage (reactivated);
+  2. a ``before_renewal`` stage → its ``renewed_returns_to`` stage when the renewal date moved
+     past the one it was entered for (renewed);
+  3. an earlier stage → a ``before_renewal`` stage from ``days_before_renewal`` days before the
+     renewal date (once per renewal date, so a manual move out of it sticks);
+  4. a stage → the next stage by order when that is ``after_previous``, once the stage's required
+     milestones are done or its ``max_days`` have passed.
+New accounts enter their first stage at ``contract_start`` (midnight UTC) when it is in the past,
+else now, and walk forward through the history those rules imply; only the stage they end in
+gets milestone instances. Rule windows are whole UTC days from the day the stage was entered.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Count, DateField, F, Max, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+
+from accounts.locking import step_lock
+from accounts.models import Account, Event, EventDaily
+from journeys.models import AccountJourney, Journey, Milestone, MilestoneDefinition, Stage, StageChange
+
+STEP_LOCK = "journeys.evaluate"
+Completion = MilestoneDefinition.Completion
+Cause = StageChange.Cause
+EnteredBy = Stage.EnteredBy
+
+# --- what a pass returns ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageEntered:
+    account_id: int
+    from_stage: str | None  # stage key; None when the account was placed
+    to_stage: str
+    changed_at: dt.datetime
+    cause: str  # a StageChange.Cause value
+
+
+@dataclass(frozen=True)
+class MilestoneCompleted:
+    account_id: int
+    milestone_id: int
+    key: str
+    stage: str
+    completed_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class MilestoneOverdue:
+    account_id: int
+    milestone_id: int
+    key: str
+    stage: str
+    due_at: dt.datetime
+
+
+@dataclass
+class JourneyChanges:
+    stages_entered: list[StageEntered] = field(default_factory=list)
+    milestones_completed: list[MilestoneCompleted] = field(default_factory=list)
+    milestones_overdue: list[MilestoneOverdue] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.stages_entered or self.milestones_completed or self.milestones_overdue)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "stages_entered": len(self.stages_entered),
+            "milestones_completed": len(self.milestones_completed),
+            "milestones_overdue": len(self.milestones_overdue),
+        }
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+
+@dataclass
+class JourneyConfig:
+    """All journeys, stages and milestone definitions, read once per pass (three queries)."""
+
+    journeys: dict[int, Journey]
+    stages: dict[int, Stage]
+    stages_of: dict[int, list[Stage]]  # journey id → stages by order
+    definitions_of: dict[int, list[MilestoneDefinition]]  # stage id → definitions
+    default_journey: Journey | None
+    journey_of_segment: dict[str, Journey]
+
+    @classmethod
+    def load(cls) -> "JourneyConfig":
+        journeys = {j.id: j for j in Journey.objects.all()}
+        stages = {s.id: s for s in Stage.objects.order_by("journey_id", "order")}
+        stages_of: dict[int, list[Stage]] = defaultdict(list)
+        for stage in stages.values():
+            stages_of[stage.journey_id].append(stage)
+        definitions_of: dict[int, list[MilestoneDefinition]] = defaultdict(list)
+        for definition in MilestoneDefinition.objects.order_by("stage_id", "order", "id"):
+            definitions_of[definition.stage_id].append(definition)
+        return cls(
+            journeys=journeys,
+            stages=stages,
+            stages_of=stages_of,
+            definitions_of=definitions_of,
+            default_journey=next((j for j in journeys.values() if j.is_default), None),
+            journey_of_segment={j.segment.lower(): j for j in journeys.values() if j.segment},
+        )
+
+    def journey_for(self, segment: str) -> Journey | None:
+        return self.journey_of_segment.get((segment or "").lower(), self.default_journey)
+
+    def first_stage(self, journey_id: int) -> Stage | None:
+        stages = self.stages_of.get(journey_id, [])
+        return next((s for s in stages if s.entered_by == EnteredBy.FIRST), stages[0] if stages else None)
+
+    def stage_of_kind(self, journey_id: int, kind: str) -> Stage | None:
+        return next((s for s in self.stages_of.get(journey_id, []) if s.entered_by == kind), None)
+
+    def next_stage(self, stage: Stage) -> Stage | None:
+        later = [s for s in self.stages_of[stage.journey_id] if s.order > stage.order]
+        return later[0] if later else None
+
+    def max_rounds(self) -> int:
+        return max((len(s) for s in self.stages_of.values()), default=0) + 2
+
+
+def midnight_utc(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
+
+
+def new_milestones(
+    *, config: JourneyConfig, account_id: int, visit: StageChange, entered_at: dt.datetime
+) -> list[Milestone]:
+    """Unsaved milestone instances of a stage visit: due and windowed from the time it began."""
+    start = entered_at.astimezone(dt.UTC).date()
+    return [
+        Milestone(
+            account_id=account_id,
+            visit=visit,
+            definition=definition,
+            due_at=entered_at + dt.timedelta(days=definition.due_days),
+            window_start=start,
+            window_end=start + dt.timedelta(days=definition.window_days) if definition.window_days else None,
+        )
+        for definition in config.definitions_of.get(visit.to_stage_id, [])
+    ]
+
+
+# --- rule milestones ---------------------------------------------------------------------------
+
+
+def _open_current_milestones():
+    """Milestones still open in the stage visit each account is in now."""
+    return Milestone.objects.filter(
+        status__in=Milestone.OPEN_STATUSES, visit_id=F("account__journey_state__visit_id")
+    )
+
+
+def _window_end():
+    return Coalesce(OuterRef("window_end"), Value(dt.date.max), output_field=DateField())
+
+
+def _met_event_count() -> list[tuple]:
+    """At least N of the event within the window, from the daily rollup."""
+    total = (
+        EventDaily.objects.filter(
+            account_id=OuterRef("account_id"),
+            name=OuterRef("definition__event"),
+            day__gte=OuterRef("window_start"),
+            day__lt=_window_end(),
+        )
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum("count"))
+        .values("total")
+    )
+    return list(
+        _open_current_milestones()
+        .filter(definition__completion=Completion.EVENT_COUNT)
+        .annotate(total=Subquery(total))
+        .filter(total__gte=F("definition__threshold"))
+        .values_list("id", "account_id", "definition__key", "definition__stage__key")
+    )
+
+
+def _met_distinct_contacts() -> list[tuple]:
+    """At least N distinct contacts did the event within the window, from raw events."""
+    contacts = (
+        Event.objects.annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))
+        .filter(
+            account_id=OuterRef("account_id"),
+            name=OuterRef("definition__event"),
+            contact_id__isnull=False,
+            day__gte=OuterRef("window_start"),
+            day__lt=_window_end(),
+        )
+        .order_by()
+        .values("account_id")
+        .annotate(contacts=Count("contact_id", distinct=True))
+        .values("contacts")
+    )
+    return list(
+        _open_current_milestones()
+        .filter(definition__completion=Completion.DISTINCT_CONTACTS)
+        .annotate(contacts=Subquery(contacts))
+        .filter(contacts__gte=F("definition__threshold"))
+        .values_list("id", "account_id", "definition__key", "definition__stage__key")
+    )
+
+
+def _met_active_weeks() -> list[tuple]:
+    """Active (any matching event) on at least K distinct weeks of the window, from the rollup."""
+    rows = (
+        _open_current_milestones()
+        .filter(definition__completion=Completion.ACTIVE_WEEKS)
+        # One filter() call: every condition applies to the same joined rollup row.
+        .filter(
+            Q(definition__event="") | Q(account__event_days__name=F("definition__event")),
+            account__event_days__day__gte=F("window_start"),
+            account__event_days__day__lt=F("window_end"),
+            account__event_days__count__gt=0,
+        )
+        .values_list(
+            "id",
+            "account_id",
+            "definition__key",
+            "definition__stage__key",
+            "definition__threshold",
+            "window_start",
+            "account__event_days__day",
+        )
+        .distinct()
+    )
+    weeks: dict[tuple, set[int]] = defaultdict(set)
+    thresholds: dict[tuple, int] = {}
+    for milestone_id, account_id, key, stage, threshold, start, day in rows:
+        ident = (milestone_id, account_id, key, stage)
+        weeks[ident].add((day - start).days // 7)
+        thresholds[ident] = threshold
+    return [ident for ident, active in weeks.items() if len(active) >= thresholds[ident]]
+
+
+def complete_rule_milestones(*, now: dt.datetime) -> list[MilestoneCompleted]:
+    """Mark done every open rule milestone of a current stage whose rule is met (four queries)."""
+    met = _met_event_count() + _met_active_weeks() + _met_distinct_contacts()
+    if not met:
+        return []
+    Milestone.objects.filter(id__in=[row[0] for row in met], status__in=Milestone.OPEN_STATUSES).update(
+        status=Milestone.Status.DONE, completed_at=now, completed_via=Milestone.CompletedBy.RULE
+    )
+    return [
+        MilestoneCompleted(account_id=account_id, milestone_id=mid, key=key, stage=stage, completed_at=now)
+        for mid, account_id, key, stage in sorted(met)
+    ]
+
+
+def mark_overdue(*, now: dt.datetime) -> list[MilestoneOverdue]:
+    """Pending milestones of current stages past their due time become overdue (two queries)."""
+    rows = list(
+        _open_current_milestones()
+        .filter(status=Milestone.Status.PENDING, due_at__lt=now)
+        .values_list("id", "account_id", "definition__key", "definition__stage__key", "due_at")
+        .order_by("id")
+    )
+    if rows:
+        Milestone.objects.filter(id__in=[row[0] for row in rows], status=Milestone.Status.PENDING).update(
+            status=Milestone.Status.OVERDUE
+        )
+    return [
+        MilestoneOverdue(account_id=account_id, milestone_id=mid, key=key, stage=stage, due_at=due_at)
+        for mid, account_id, key, stage, due_at in rows
+    ]
+
+
+# --- transitions -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Position:
+    """An account's state while the pass walks it forward in memory."""
+
+    journey_id: int
+    stage: Stage
+    entered_at: dt.datetime
+    renewal_date_handled: dt.date | None
+
+
+@dataclass(frozen=True)
+class _AccountFacts:
+    id: int
+    status: str
+    churned_at: dt.date | None
+    renewal_date: dt.date | None
+    contract_start: dt.date | None
+
+
+def _next_move(
+    *,
+    config: JourneyConfig,
+    account: _AccountFacts,
+    at: _Position,
+    required_done_at: dt.datetime | None,
+    now: dt.datetime,
+) -> tuple[dt.datetime, Stage, str] | None:
+    """The earliest transition due for the account by ``now``, if any."""
+    stage = at.stage
+    candidates: list[tuple[dt.datetime, int, Stage, str]] = []
+    churn_stage = config.stage_of_kind(at.journey_id, EnteredBy.ON_CHURN)
+    if account.status == Account.Status.CHURNED:
+        if churn_stage is not None and stage.entered_by != EnteredBy.ON_CHURN:
+            churned = midnight_utc(account.churned_at) if account.churned_at else now
+            candidates.append((min(max(at.entered_at, churned), now), 0, churn_stage, Cause.CHURNED))
+    elif stage.entered_by == EnteredBy.ON_CHURN:
+        first = config.first_stage(at.journey_id)
+        if first is not None and first != stage:
+            candidates.append((now, 0, first, Cause.REACTIVATED))
+    if stage.entered_by != EnteredBy.ON_CHURN:
+        # For a churned account these only win when due before the churn (its history).
+        renewal = account.renewal_date
+        handled = at.renewal_date_handled
+        returns_to = stage.renewed_returns_to_id and config.stages.get(stage.renewed_returns_to_id)
+        is_renewal = stage.entered_by == EnteredBy.BEFORE_RENEWAL
+        if is_renewal and returns_to and renewal and handled and renewal > handled:
+            candidates.append((now, 1, returns_to, Cause.RENEWED))
+        for target in config.stages_of[at.journey_id]:
+            if (
+                target.entered_by == EnteredBy.BEFORE_RENEWAL
+                and target.order > stage.order
+                and renewal is not None
+                and (handled is None or renewal > handled)
+            ):
+                opens = midnight_utc(renewal - dt.timedelta(days=target.days_before_renewal))
+                if opens <= now:
+                    candidates.append((max(at.entered_at, opens), 2, target, Cause.RENEWAL_WINDOW))
+        following = config.next_stage(stage)
+        if following is not None and following.entered_by == EnteredBy.AFTER_PREVIOUS:
+            if required_done_at is not None:
+                candidates.append((max(at.entered_at, required_done_at), 3, following, Cause.MILESTONES))
+            if stage.max_days is not None:
+                ends = at.entered_at + dt.timedelta(days=stage.max_days)
+                if ends <= now:
+                    candidates.append((ends, 3, following, Cause.MAX_DURATION))
+    if not candidates:
+        return None
+    when, _, target, cause = min(candidates, key=lambda c: (c[0], c[1]))
+    return when, target, cause
+
+
+def _required_done_at() -> dict[int, dt.datetime]:
+    """Accounts whose current stage has required milestones, all done: when the last was done."""
+    rows = (
+        Milestone.objects.filter(visit_id=F("account__journey_state__visit_id"), definition__required=True)
+        .values("account_id")
+        .annotate(
+            total=Count("id"),
+            done=Count("id", filter=Q(status=Milestone.Status.DONE)),
+            last_done=Max("completed_at"),
+        )
+        .filter(total=F("done"))
+        .order_by()
+        .values_list("account_id", "last_done")
+    )
+    return dict(rows)
+
+
+def apply_transitions(*, config: JourneyConfig, now: dt.datetime) -> list[StageEntered]:
+    """Place new accounts and move every account as far as the rules take it by ``now``."""
+    required_done = _required_done_at()
+    accounts = Account.objects.values_list(
+        "id",
+        "status",
+        "churned_at",
+        "renewal_date",
+        "contract_start",
+        "segment",
+        "journey_state__journey_id",
+        "journey_state__stage_id",
+        "journey_state__entered_at",
+        "journey_state__renewal_date_handled",
+        "journey_state__visit_id",
+    ).order_by("id")
+    changes: list[StageChange] = []
+    final: dict[int, tuple[_Position, StageChange]] = {}
+    left_visits: list[int] = []
+    entered: list[StageEntered] = []
+    for row in accounts:
+        (
+            account_id,
+            status,
+            churned_at,
+            renewal,
+            start,
+            segment,
+            journey_id,
+            stage_id,
+            entered_at,
+            handled,
+            visit,
+        ) = row
+        facts = _AccountFacts(account_id, status, churned_at, renewal, start)
+        moves: list[tuple[Stage | None, Stage, dt.datetime, str]] = []
+        if stage_id is None or stage_id not in config.stages:
+            journey = config.journey_for(segment)
+            first = config.first_stage(journey.id) if journey else None
+            if first is None:
+                continue
+            placed_at = min(midnight_utc(start), now) if start else now
+            position = _Position(journey.id, first, placed_at, None)
+            moves.append((None, first, placed_at, Cause.PLACED))
+        else:
+            position = _Position(journey_id, config.stages[stage_id], entered_at, handled)
+        done_at = required_done.get(account_id) if not moves else None
+        for _ in range(config.max_rounds() * 2):
+            move = _next_move(config=config, account=facts, at=position, required_done_at=done_at, now=now)
+            if move is None:
+                break
+            when, target, cause = move
+            moves.append((position.stage, target, when, cause))
+            if target.entered_by == EnteredBy.BEFORE_RENEWAL:
+                position.renewal_date_handled = renewal
+            position.stage, position.entered_at, done_at = target, when, None
+        if not moves:
+            continue
+        if visit is not None:
+            left_visits.append(visit)
+        for from_stage, to_stage, when, cause in moves:
+            change = StageChange(
+                account_id=account_id,
+                journey_id=position.journey_id,
+                from_stage=from_stage,
+                to_stage=to_stage,
+                changed_at=when,
+                cause=cause,
+                reason=Cause(cause).label,
+            )
+            changes.append(change)
+            entered.append(
+                StageEntered(account_id, from_stage.key if from_stage else None, to_stage.key, when, cause)
+            )
+        final[account_id] = (position, changes[-1])
+    if not changes:
+        return []
+
+    StageChange.objects.bulk_create(changes)
+    AccountJourney.objects.bulk_create(
+        [
+            AccountJourney(
+                account_id=account_id,
+                journey_id=position.journey_id,
+                stage=position.stage,
+                visit=visit,
+                entered_at=position.entered_at,
+                renewal_date_handled=position.renewal_date_handled,
+                updated_at=now,
+            )
+            for account_id, (position, visit) in final.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["account"],
+        update_fields=["journey", "stage", "visit", "entered_at", "renewal_date_handled", "updated_at"],
+    )
+    if left_visits:
+        skip_open_milestones_of_left_visits(now=now)
+    Milestone.objects.bulk_create(
+        [
+            milestone
+            for account_id, (position, visit) in final.items()
+            for milestone in new_milestones(
+                config=config, account_id=account_id, visit=visit, entered_at=position.entered_at
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    return entered
+
+
+def skip_open_milestones_of_left_visits(*, now: dt.datetime) -> int:
+    """Pending milestones of a stage the account has left are skipped (overdue ones stay)."""
+    return (
+        Milestone.objects.filter(status=Milestone.Status.PENDING)
+        .exclude(visit_id__in=AccountJourney.objects.values("visit_id"))
+        .update(status=Milestone.Status.SKIPPED, skipped_at=now)
+    )
+
+
+def sync_account_stage() -> int:
+    """``Account.stage`` = the key of the account's current stage (one UPDATE)."""
+    current = AccountJourney.objects.filter(account_id=OuterRef("pk")).values("stage__key")[:1]
+    return (
+        Account.objects.filter(journey_state__isnull=False)
+        .exclude(stage=F("journey_state__stage__key"))
+        .update(stage=Subquery(current))
+    )
+
+
+# --- the pass ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def evaluate_journeys(*, now: dt.datetime) -> JourneyChanges:
+    """One pass over all accounts; returns what changed. Safe to run twice."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    config = JourneyConfig.load()
+    changes = JourneyChanges()
+    if not config.stages:
+        return changes
+    for _ in range(config.max_rounds()):
+        changes.milestones_completed += complete_rule_milestones(now=now)
+        entered = apply_transitions(config=config, now=now)
+        changes.stages_entered += entered
+        if not entered:
+            break
+    changes.milestones_overdue = mark_overdue(now=now)
+    sync_account_stage()
+    return changes
+
+
+def run_evaluation_step(*, now: dt.datetime) -> JourneyChanges | None:
+    """The pipeline step: evaluate under the step lock; None if another run holds it."""
+    with step_lock(STEP_LOCK) as acquired:
+        if not acquired:
+            return None
+        return evaluate_journeys(now=now)
