@@ -206,6 +206,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AccountStatusEnum": "accounts.models.Account.Status",
+        "TicketStatusEnum": "accounts.models.Ticket.Status",
+        "TaskStatusEnum": "playbooks.models.Task.Status",
+    },
 }
 
 LOGGING = {

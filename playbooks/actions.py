@@ -54,7 +54,7 @@ def reason_for(playbook: Playbook, run: PlaybookRun) -> dict[str, Any]:
     }
 
 
-def _without_cooldown(playbook: Playbook, firings: Sequence[Firing], now: dt.datetime) -> list[Firing]:
+def without_cooldown(playbook: Playbook, firings: Sequence[Firing], now: dt.datetime) -> list[Firing]:
     """Drop firings on accounts that fired within the cooldown (and all but the first per account)."""
     if not playbook.cooldown_days:
         return list(firings)
@@ -113,7 +113,7 @@ def _close_cleared_tasks(playbook: Playbook, holding: set[int], now: dt.datetime
     )
 
 
-def _template_context(account: Account, playbook: Playbook, run: PlaybookRun) -> dict[str, Any]:
+def template_context(account: Account, playbook: Playbook, run: PlaybookRun) -> dict[str, Any]:
     return {
         "account": account,
         "playbook": playbook,
@@ -139,7 +139,7 @@ def _apply_task_step(
     due = now.date() + dt.timedelta(days=step.due_in_days)
     to_create, to_update = [], []
     for account_id, run in latest_run.items():
-        context = _template_context(accounts[account_id], step.playbook, run)
+        context = template_context(accounts[account_id], step.playbook, run)
         title = render_text(step.title_template, context)[:300]
         description = render_text(step.description_template, context)
         task = open_tasks.get(account_id)
@@ -186,7 +186,7 @@ def _apply_alert_step(
     emails = dict(get_user_model().objects.filter(is_active=True).values_list("id", "email"))
     alerts = []
     for run in runs:
-        context = _template_context(accounts[run.account_id], step.playbook, run)
+        context = template_context(accounts[run.account_id], step.playbook, run)
         title = render_text(step.title_template, context)[:300]
         body = render_text(step.description_template, context)
         for user_id, address in recipients.get(run.account_id, []):
@@ -218,7 +218,7 @@ def fire_playbook(*, playbook: Playbook, firings: Sequence[Firing], now: dt.date
     outcome = PlaybookOutcome(playbook_id=playbook.pk)
     if playbook.close_tasks_when_cleared:
         outcome.tasks_closed = _close_cleared_tasks(playbook, {f.account_id for f in firings}, now)
-    runs = _record_new_runs(playbook, _without_cooldown(playbook, firings, now), now)
+    runs = _record_new_runs(playbook, without_cooldown(playbook, firings, now), now)
     outcome.fired = len(runs)
     if not runs:
         return outcome

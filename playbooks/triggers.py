@@ -30,6 +30,53 @@ class Firing:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+# What each trigger takes: name → (type, required). Checked when a playbook is saved.
+TRIGGER_PARAMS: dict[str, dict[str, tuple[type, bool]]] = {
+    Trigger.BAND_ENTERED: {"band": (str, True)},
+    Trigger.SCORE_DROPPED: {"points": (float, True), "days": (int, True)},
+    Trigger.STAGE_ENTERED: {"stage": (str, True)},
+    Trigger.MILESTONE_OVERDUE: {"milestone": (str, False)},
+    Trigger.RENEWAL_WITHIN: {"days": (int, True)},
+    Trigger.NPS_DETRACTOR: {"max_score": (int, False), "within_days": (int, False)},
+    Trigger.INACTIVITY: {"days": (int, True), "event": (str, False)},
+    Trigger.RECURRING_REVIEW: {"days": (int, True)},
+    Trigger.TASK_OVERDUE: {"days": (int, False)},
+    Trigger.EXPANSION_SIGNAL: {"days": (int, False), "percent": (float, False), "event": (str, False)},
+}
+
+
+def trigger_param_errors(trigger: str, params: Any) -> list[str]:
+    """What is wrong with a trigger's parameters, as sentences (empty when they are fine)."""
+    if trigger not in TRIGGER_PARAMS:
+        return [f"unknown trigger {trigger!r}"]
+    if not isinstance(params, dict):
+        return ["must be a JSON object"]
+    spec = TRIGGER_PARAMS[trigger]
+    errors = [f"unknown parameter {name!r} for {trigger}" for name in params if name not in spec]
+    for name, (kind, required) in spec.items():
+        value = params.get(name)
+        if value is None:
+            if required:
+                errors.append(f"{name!r} is required for {trigger}")
+            continue
+        if kind is str:
+            if not isinstance(value, str) or not value.strip():
+                errors.append(f"{name!r} must be a non-empty string")
+            elif name == "band" and value not in Account.Band.values:
+                errors.append(f"'band' must be one of {', '.join(Account.Band.values)}")
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (kind is int and value != int(value))
+        ):
+            errors.append(f"{name!r} must be a {'whole ' if kind is int else ''}number")
+        else:
+            minimum = 0 if name == "max_score" or trigger == Trigger.TASK_OVERDUE else 1
+            if value < minimum:
+                errors.append(f"{name!r} must be at least {minimum}")
+    return errors
+
+
 def eligible_accounts(playbook: Playbook) -> QuerySet[Account]:
     """Active accounts passing the playbook's filters (segment, minimum ARR, stage, band)."""
     accounts = Account.objects.filter(status=Account.Status.ACTIVE)
