@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import DateTimeField, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Account, EventDaily, SurveyResponse
 from playbooks.models import Playbook, Task, Trigger
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class TriggerConfigError(ValueError):
@@ -233,6 +235,90 @@ def expansion_signal(playbook: Playbook, accounts: QuerySet[Account], now: dt.da
     ]
 
 
+# --- triggers over health ----------------------------------------------------------------
+
+
+def band_entered(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+    """The account is in ``band`` and entered it after the playbook became active; once per entry.
+
+    The entry is the first score of the current run of that band in the history, so a rerun,
+    or an account that stays red for weeks, keeps the same key.
+    """
+    from health.models import HealthScore
+
+    band = _param(playbook, "band", str)
+    history = HealthScore.objects.filter(account=OuterRef("pk"), computed_at__lt=now)
+    left_other_band = Subquery(history.exclude(band=band).order_by("-computed_at").values("computed_at")[:1])
+    rows = (
+        accounts.filter(health_band=band)
+        .annotate(left_other=left_other_band)
+        .annotate(
+            entered=Subquery(
+                history.filter(band=band)
+                .filter(
+                    computed_at__gt=Coalesce(
+                        OuterRef("left_other"), Value(EPOCH), output_field=DateTimeField()
+                    )
+                )
+                .order_by("computed_at")
+                .values("computed_at")[:1]
+            )
+        )
+        .filter(entered__gte=playbook.active_since)
+        .values_list("pk", "entered", "health_score")
+    )
+    return [
+        Firing(
+            pk,
+            f"band:{band}:{entered.isoformat()}",
+            {
+                "band": band,
+                "entered_at": entered.isoformat(),
+                "score": float(score) if score is not None else None,
+            },
+        )
+        for pk, entered, score in rows
+    ]
+
+
+def score_dropped(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+    """The current score is at least ``points`` below the peak of the last ``days``; once per peak."""
+    from health.models import HealthScore
+
+    points = _param(playbook, "points", float)
+    days = _param(playbook, "days")
+    window = HealthScore.objects.filter(
+        account=OuterRef("pk"),
+        computed_at__gte=now - dt.timedelta(days=days),
+        computed_at__lt=now,
+        score__isnull=False,
+    ).order_by("-score", "computed_at")
+    rows = (
+        accounts.filter(health_score__isnull=False)
+        .annotate(
+            peak=Subquery(window.values("score")[:1]), peak_at=Subquery(window.values("computed_at")[:1])
+        )
+        .filter(
+            peak__gte=F("health_score") + points, peak_at__gte=playbook.active_since - dt.timedelta(days=days)
+        )
+        .values_list("pk", "peak", "peak_at", "health_score")
+    )
+    return [
+        Firing(
+            pk,
+            f"drop:{points:g}:{days}:{peak_at.isoformat()}",
+            {
+                "peak": float(peak),
+                "peak_at": peak_at.isoformat(),
+                "score": float(score),
+                "drop": float(peak - score),
+                "days": days,
+            },
+        )
+        for pk, peak, peak_at, score in rows
+    ]
+
+
 # --- triggers over journeys ---------------------------------------------------------------
 
 
@@ -265,6 +351,8 @@ def milestone_overdue(playbook: Playbook, accounts: QuerySet[Account], now: dt.d
 
 
 TRIGGERS: dict[str, Callable[[Playbook, QuerySet[Account], dt.datetime], list[Firing]]] = {
+    Trigger.BAND_ENTERED: band_entered,
+    Trigger.SCORE_DROPPED: score_dropped,
     Trigger.RENEWAL_WITHIN: renewal_within,
     Trigger.NPS_DETRACTOR: nps_detractor,
     Trigger.INACTIVITY: inactivity,

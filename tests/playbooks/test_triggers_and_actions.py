@@ -278,3 +278,50 @@ def test_a_broken_title_template_is_shown_as_written(world):
     fire(step.playbook)
     assert Task.objects.get().title == "Hello {% if %}"
     assert Step.objects.count() == 1
+
+
+def _scores(account, *history):
+    """Write a score history [(days_ago, score, band), ...] and the account's current score."""
+    from health.models import HealthScore, Scorecard
+
+    scorecard = Scorecard.objects.order_by("id").first() or Scorecard.objects.create(
+        name="Test", version=1, red_below=40, green_from=70
+    )
+    for days_ago, score, band in history:
+        HealthScore.objects.create(
+            account=account,
+            scorecard=scorecard,
+            computed_at=NOW - dt.timedelta(days=days_ago),
+            score=score,
+            band=band,
+        )
+    _, score, band = history[-1]
+    Account.objects.filter(pk=account.pk).update(health_score=score, health_band=band)
+
+
+def test_band_entered_fires_once_per_entry_into_the_band(world):
+    turned_red = AccountFactory(name="Turned red")
+    always_green = AccountFactory(name="Green")
+    _scores(turned_red, (10, 75, "green"), (5, 35, "red"), (1, 30, "red"))
+    _scores(always_green, (10, 80, "green"), (1, 81, "green"))
+    playbook = PlaybookFactory(trigger="band_entered", trigger_params={"band": "red"})
+    TaskStepFactory(playbook=playbook)
+
+    firings = evaluate_trigger(playbook, now=NOW)
+    assert [(f.account_id, f.context["entered_at"]) for f in firings] == [
+        (turned_red.pk, (NOW - dt.timedelta(days=5)).isoformat())
+    ]
+    assert fire(playbook).fired == 1
+    assert fire(playbook, now=NOW + dt.timedelta(hours=1)).fired == 0
+
+
+def test_score_dropped_compares_with_the_peak_of_the_window(world):
+    dropped = AccountFactory(name="Dropped")
+    slow = AccountFactory(name="Slow")
+    _scores(dropped, (20, 90, "green"), (10, 80, "green"), (1, 60, "yellow"))
+    _scores(slow, (30, 90, "green"), (1, 80, "green"))
+    playbook = PlaybookFactory(trigger="score_dropped", trigger_params={"points": 15, "days": 14})
+
+    firings = evaluate_trigger(playbook, now=NOW)
+
+    assert [(f.account_id, f.context["drop"]) for f in firings] == [(dropped.pk, 20.0)]
