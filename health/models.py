@@ -1,0 +1,156 @@
+"""Scorecards (versioned per segment), their measures, the score history and band overrides.
+
+A scorecard version is immutable once it has been active: editing it makes a new draft, and
+publishing the draft retires the old version, so every stored score points at the exact rules
+that made it. Each score also stores the raw inputs of its components, so it can be reproduced.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Account
+
+Band = Account.Band
+
+
+class Scorecard(models.Model):
+    """One version of the health rules for a segment ("" is the default for every other segment)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    name = models.CharField(max_length=255)
+    segment = models.CharField(
+        max_length=64, blank=True, help_text="Accounts of this segment; empty: the default scorecard."
+    )
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    red_below = models.DecimalField(max_digits=4, decimal_places=1, help_text="Red when the score is below.")
+    green_from = models.DecimalField(max_digits=4, decimal_places=1, help_text="Green from this score.")
+    stale_after_days = models.PositiveSmallIntegerField(
+        default=14, help_text="A score whose newest input is older than this is flagged as stale."
+    )
+    derived_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["segment", "-version"]
+        constraints = [
+            # Versions are numbered per segment; publish and "next version" look them up by it.
+            models.UniqueConstraint(fields=["segment", "version"], name="scorecard_unique_segment_version"),
+            # The recompute picks "the active scorecard of the account's segment": at most one.
+            models.UniqueConstraint(
+                fields=["segment"], condition=Q(status="active"), name="scorecard_one_active_per_segment"
+            ),
+            models.CheckConstraint(
+                condition=Q(red_below__lte=models.F("green_from")), name="scorecard_bands_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version} ({self.segment or 'default'}, {self.status})"
+
+
+class Measure(models.Model):
+    """One component of a scorecard: a metric with parameters, a weight and a mapping to points."""
+
+    scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="measures")
+    key = models.SlugField(max_length=64)
+    label = models.CharField(max_length=255)
+    group = models.SlugField(
+        max_length=32, default="usage", help_text="Dimension with its own sub-score, e.g. usage, support."
+    )
+    metric = models.CharField(max_length=64)
+    params = models.JSONField(default=dict, blank=True)
+    weight = models.DecimalField(max_digits=6, decimal_places=2)
+    mapping = models.JSONField(help_text='{"type": "thresholds", "points": [[v, p], ...]} or linear.')
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["scorecard_id", "position", "id"]
+        constraints = [
+            # Components and "changes" are matched across scores by measure key.
+            models.UniqueConstraint(fields=["scorecard", "key"], name="measure_unique_key"),
+            models.CheckConstraint(condition=Q(weight__gt=0), name="measure_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.metric})"
+
+
+class HealthScore(models.Model):
+    """One computed score of one account: the history, with everything needed to reproduce it."""
+
+    id = models.BigAutoField(primary_key=True)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="health_scores")
+    scorecard = models.ForeignKey(Scorecard, on_delete=models.PROTECT, related_name="scores")
+    computed_at = models.DateTimeField()
+    score = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    computed_band = models.CharField(max_length=8, choices=Band.choices, blank=True)
+    band = models.CharField(max_length=8, choices=Band.choices, blank=True, help_text="After any override.")
+    # [{"measure", "label", "group", "metric", "params", "mapping", "weight", "raw", "points",
+    #   "contribution", "data_at"}], in scorecard order; "raw" is null for a missing measure.
+    components = models.JSONField(default=list)
+    groups = models.JSONField(default=dict, help_text="Sub-score per measure group.")
+    missing = models.JSONField(default=list)
+    data_at = models.DateTimeField(null=True, blank=True, help_text="When the newest input was recorded.")
+    override = models.ForeignKey(
+        "Override", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        get_latest_by = "computed_at"
+        constraints = [
+            # One score per account per run (a rerun at the same time writes nothing twice); the
+            # index also serves an account's history and "the previous score".
+            models.UniqueConstraint(fields=["account", "computed_at"], name="healthscore_unique_run"),
+        ]
+        indexes = [
+            # Score drops: the peak score of every account within the last D days.
+            models.Index(fields=["computed_at"], name="healthscore_computed_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.score} {self.band} @ {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class Override(models.Model):
+    """A band set by hand, with a reason, until it expires or is lifted."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="health_overrides")
+    band = models.CharField(max_length=8, choices=Band.choices)
+    reason = models.TextField()
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The recompute: overrides not lifted and not yet expired, for all accounts.
+            models.Index(
+                fields=["expires_at"], name="override_live_idx", condition=Q(lifted_at__isnull=True)
+            ),
+            # The account page: an account's overrides, newest first.
+            models.Index(fields=["account", "created_at"], name="override_account_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} → {self.band} until {self.expires_at:%Y-%m-%d}"

@@ -1,0 +1,65 @@
+"""Band overrides: a CSM sets an account's band by hand, with a reason, until it expires."""
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.audit import record_change
+from accounts.models import Account
+from health.models import HealthScore, Override
+
+MAX_OVERRIDE_DAYS = 365
+
+
+@transaction.atomic
+def set_override(
+    *, actor, account: Account, band: str, reason: str, expires_at: dt.datetime, now: dt.datetime
+) -> Override:
+    """Override the account's band now (the account row too) and at every recompute until expiry."""
+    errors: dict[str, list[str]] = {}
+    if band not in Account.Band.values:
+        errors["band"] = [f"must be one of {', '.join(Account.Band.values)}"]
+    if not isinstance(reason, str) or not reason.strip():
+        errors["reason"] = ["a reason is required"]
+    if expires_at.tzinfo is None:
+        errors["expires_at"] = ["must include a time zone"]
+    elif not now < expires_at <= now + dt.timedelta(days=MAX_OVERRIDE_DAYS):
+        errors["expires_at"] = [f"must be in the future, at most {MAX_OVERRIDE_DAYS} days ahead"]
+    if errors:
+        raise ValidationError(errors)
+    override = Override.objects.create(
+        account=account,
+        band=band,
+        reason=reason.strip(),
+        expires_at=expires_at,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        created_at=now,
+    )
+    Account.objects.filter(pk=account.pk).update(health_band=band)
+    record_change(
+        actor=actor,
+        action="health.override.set",
+        target=account,
+        changes={"band": band, "reason": override.reason, "expires_at": expires_at.isoformat()},
+    )
+    return override
+
+
+@transaction.atomic
+def lift_overrides(*, actor, account: Account, now: dt.datetime) -> int:
+    """Lift the account's live overrides; its band returns to the one its last score gave."""
+    lifted = Override.objects.filter(account=account, lifted_at__isnull=True, expires_at__gt=now).update(
+        lifted_at=now, lifted_by=actor if getattr(actor, "is_authenticated", False) else None
+    )
+    if lifted:
+        latest = (
+            HealthScore.objects.filter(account=account, computed_at__lte=now).order_by("-computed_at").first()
+        )
+        Account.objects.filter(pk=account.pk).update(
+            health_band=(latest.computed_band or None) if latest else None
+        )
+        record_change(
+            actor=actor, action="health.override.lifted", target=account, changes={"lifted": lifted}
+        )
+    return lifted
