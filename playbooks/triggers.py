@@ -169,14 +169,19 @@ def inactivity(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime
 
 
 def recurring_review(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
-    """Every N days from the contract start (or creation): once per period."""
+    """Every N days from the contract start (or creation); once per period.
+
+    Only periods that began after the playbook became active fire, so turning it on schedules
+    each account's review at its next anniversary rather than all of them today.
+    """
     days = _param(playbook, "days")
     today = _today(now)
+    active_from = _today(playbook.active_since)
     firings = []
     for pk, start, created in accounts.values_list("pk", "contract_start", "created_at"):
         anchor = start or created.date()
         period = (today - anchor).days // days
-        if period >= 1:
+        if period >= 1 and anchor + dt.timedelta(days=period * days) >= active_from:
             firings.append(Firing(pk, f"review:{days}:{period}", {"period": period, "every_days": days}))
     return firings
 

@@ -100,7 +100,7 @@ def test_alerts_mine_unread_read_and_feedback(world, api, account_a, account_b):
 
 def test_only_admins_write_playbooks_and_changes_are_audited(world, api):
     payload = {
-        "name": "At risk",
+        "name": "Key account at risk",
         "trigger": "renewal_within",
         "trigger_params": {"days": 60},
         "cooldown_days": 7,
@@ -173,7 +173,28 @@ def test_bad_playbooks_are_400_naming_the_field(world, api, payload, field):
     response = api(world.admin).post("/api/v1/playbooks/", {"name": "Bad", **payload}, format="json")
     assert response.status_code == 400
     assert field in response.json()
-    assert not Playbook.objects.exists()
+    assert not Playbook.objects.filter(name="Bad").exists()
+
+
+def test_default_playbooks_exist_and_are_valid(world, api):
+    from playbooks.serializers import PlaybookSerializer
+
+    names = set(Playbook.objects.values_list("name", flat=True))
+    assert {
+        "Welcome and kickoff",
+        "Stalled onboarding",
+        "At risk",
+        "Sharp drop",
+        "Renewal prep (120 days)",
+        "Renewal prep (60 days)",
+        "Detractor follow-up",
+        "Gone quiet",
+        "Quarterly review",
+    } <= names
+    for playbook in Playbook.objects.prefetch_related("steps"):
+        data = PlaybookSerializer(playbook).data
+        serializer = PlaybookSerializer(data={**data, "name": data["name"] + " copy"})
+        assert serializer.is_valid(), (playbook.name, serializer.errors)
 
 
 def test_dry_run_shows_what_would_happen_and_writes_nothing(world, api):

@@ -1,0 +1,89 @@
+"""The scheduled pipeline: journeys → health → playbooks → delivery, one locked step at a time.
+
+Each step reads and writes the database only and holds its own PostgreSQL advisory lock, so two
+beats or two workers cannot run it at once; every step is idempotent, so running the whole
+pipeline twice makes nothing new.
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from accounts.locking import step_lock
+from playbooks.actions import PlaybookOutcome, fire_playbook
+from playbooks.emails import queue_alert_emails
+from playbooks.models import Alert, Playbook
+from playbooks.triggers import TriggerConfigError, evaluate_trigger
+
+logger = logging.getLogger(__name__)
+
+PLAYBOOKS_STEP = "playbooks.evaluate"
+
+
+@dataclass
+class PlaybooksResult:
+    outcomes: list[PlaybookOutcome] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    emails_queued: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "fired": sum(o.fired for o in self.outcomes),
+            "tasks_created": sum(o.tasks_created for o in self.outcomes),
+            "tasks_updated": sum(o.tasks_updated for o in self.outcomes),
+            "tasks_closed": sum(o.tasks_closed for o in self.outcomes),
+            "alerts": sum(o.alerts for o in self.outcomes),
+            "emails_queued": self.emails_queued,
+            "playbook_errors": len(self.errors),
+        }
+
+
+def evaluate_playbooks(*, now: dt.datetime) -> PlaybooksResult:
+    """Evaluate every active playbook and act on its firings; queue the alert emails (outbox).
+
+    A playbook whose configuration is broken is reported and skipped; the others still run.
+    """
+    result = PlaybooksResult()
+    for playbook in Playbook.objects.filter(active=True).prefetch_related("steps").order_by("id"):
+        try:
+            firings = evaluate_trigger(playbook, now=now)
+        except TriggerConfigError as exc:
+            logger.warning("playbook %s skipped: %s", playbook.pk, exc)
+            result.errors[playbook.name] = str(exc)
+            continue
+        outcome = fire_playbook(playbook=playbook, firings=firings, now=now)
+        if outcome.alert_ids:
+            alerts = Alert.objects.filter(pk__in=outcome.alert_ids).select_related("account", "recipient")
+            result.emails_queued += queue_alert_emails(alerts=alerts, now=now)
+        result.outcomes.append(outcome)
+    return result
+
+
+def run_playbooks_step(*, now: dt.datetime | None = None) -> PlaybooksResult | None:
+    """The playbooks step under its lock; None when another run holds it."""
+    with step_lock(PLAYBOOKS_STEP) as acquired:
+        if not acquired:
+            return None
+        return evaluate_playbooks(now=now or timezone.now())
+
+
+def run_pipeline(*, now: dt.datetime | None = None) -> dict[str, Any]:
+    """All four steps in order, in this process (``manage.py run_pipeline``); returns their counts."""
+    from health.scoring import run_recompute_step
+    from journeys.evaluation import run_evaluation_step
+    from playbooks.delivery import deliver_all_due_emails
+
+    now = now or timezone.now()
+    journeys = run_evaluation_step(now=now)
+    health = run_recompute_step(now=now)
+    playbooks = run_playbooks_step(now=now)
+    delivery = deliver_all_due_emails()
+    return {
+        "journeys": journeys.counts() if journeys is not None else "skipped (locked)",
+        "health": health.counts() if health is not None else "skipped (locked)",
+        "playbooks": playbooks.counts() if playbooks is not None else "skipped (locked)",
+        "delivery": delivery.counts() if hasattr(delivery, "counts") else vars(delivery),
+    }
