@@ -97,6 +97,7 @@ def move_stage(*, account: Account, stage_key: str, reason: str, user, now: dt.d
         from_stage=from_stage,
         to_stage=stage,
         changed_at=now,
+        recorded_at=now,
         cause=StageChange.Cause.MANUAL,
         reason=reason[:500],
         changed_by=user if getattr(user, "is_authenticated", False) else None,

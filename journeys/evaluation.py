@@ -274,10 +274,17 @@ def complete_rule_milestones(*, now: dt.datetime) -> list[MilestoneCompleted]:
 
 
 def mark_overdue(*, now: dt.datetime) -> list[MilestoneOverdue]:
-    """Pending milestones of current stages past their due time become overdue (two queries)."""
+    """Pending milestones of current stages past their due time become overdue (four queries).
+
+    One that was already due when Lifeline learnt of the stage visit (an account placed with
+    its history) is skipped instead: nobody could have acted on it, so it alerts nobody.
+    """
+    past_due = _open_current_milestones().filter(status=Milestone.Status.PENDING, due_at__lt=now)
+    past_due.filter(due_at__lte=F("visit__recorded_at")).update(
+        status=Milestone.Status.SKIPPED, skipped_at=now
+    )
     rows = list(
-        _open_current_milestones()
-        .filter(status=Milestone.Status.PENDING, due_at__lt=now)
+        past_due.filter(due_at__gt=F("visit__recorded_at"))
         .values_list("id", "account_id", "definition__key", "definition__stage__key", "due_at")
         .order_by("id")
     )
@@ -451,6 +458,7 @@ def apply_transitions(*, config: JourneyConfig, now: dt.datetime) -> list[StageE
                 changed_at=when,
                 cause=cause,
                 reason=Cause(cause).label,
+                recorded_at=now,
             )
             changes.append(change)
             entered.append(

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Journey(models.Model):
@@ -183,7 +184,9 @@ class StageChange(models.Model):
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    recorded_at = models.DateTimeField(auto_now_add=True)
+    recorded_at = models.DateTimeField(
+        default=timezone.now, help_text="When Lifeline learnt of it (later than changed_at when backdated)."
+    )
 
     class Meta:
         ordering = ["account_id", "changed_at", "id"]

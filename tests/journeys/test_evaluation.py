@@ -271,3 +271,23 @@ def test_accounts_of_a_configured_segment_follow_the_five_stage_journey(default_
     evaluate(at(7))
     assert stage_of(account) == "retention"
     assert set(statuses(account)) == {"regular-use", "repeat-orders"}
+
+
+def test_milestones_already_due_when_an_account_is_first_placed_are_skipped_not_overdue(default_journey):
+    account = new_account()
+    send_events(account, ("login", at(1)))
+    changes = evaluate(at(29))  # Lifeline learns of the account a month into its onboarding
+    assert changes.milestones_overdue == []
+    assert [c.key for c in changes.milestones_completed] == ["first-login"]
+    assert statuses(account) == {
+        "kickoff-call": "skipped",
+        "first-login": "done",
+        "first-key-action": "skipped",
+        "weekly-usage": "skipped",
+        "team-invited": "pending",
+        "integration-done": "pending",
+        "onboarding-review": "pending",
+    }
+    assert not evaluate(at(29))
+    # Those due after Lifeline knew become overdue as usual.
+    assert [c.key for c in evaluate(at(30)).milestones_overdue] == ["team-invited"]
