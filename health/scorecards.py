@@ -194,6 +194,9 @@ def validate_scorecard(data: Any, *, partial: bool = False) -> dict[str, Any]:
     for name in ("red_below", "green_from"):
         if name in data:
             clean[name] = _band_threshold(errors, name, data[name])
+    red_below, green_from = clean.get("red_below"), clean.get("green_from")
+    if red_below is not None and green_from is not None and red_below > green_from:
+        errors.add("red_below", f"must not be above green_from ({green_from})")
     if "stale_after_days" in data:
         days = data["stale_after_days"]
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:

@@ -18,7 +18,9 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import NullIf
+from django.utils import timezone
 
+from accounts.locking import step_lock
 from accounts.models import Account
 from health.metrics import METRICS, MetricCache, Reading, compute
 from health.models import HealthScore, Override, Scorecard
@@ -169,10 +171,10 @@ def band_for(score: Decimal | None, *, red_below: Decimal, green_from: Decimal) 
     if score is None:
         return None
     if score < red_below:
-        return Account.Band.RED
+        return Account.Band.RED.value
     if score >= green_from:
-        return Account.Band.GREEN
-    return Account.Band.YELLOW
+        return Account.Band.GREEN.value
+    return Account.Band.YELLOW.value
 
 
 def rules_of(scorecard: Scorecard) -> list[MeasureRule]:
@@ -288,6 +290,10 @@ class HealthChanges:
     bands: dict[str, int] = field(default_factory=dict)  # accounts per band, and "unscored"
     band_changes: list[BandChange] = field(default_factory=list)
     scores: list[ScoreChange] = field(default_factory=list)
+
+    def counts(self) -> dict[str, Any]:
+        """A small summary for logs and task results."""
+        return {"accounts": self.accounts, "bands": self.bands, "band_changes": len(self.band_changes)}
 
     def entered(self, band: str) -> list[BandChange]:
         """Accounts that entered ``band`` in this run."""
@@ -413,6 +419,17 @@ def recompute_health(*, now: dt.datetime) -> HealthChanges:
     return HealthChanges(
         computed_at=now, accounts=len(rows), bands=dict(bands), band_changes=band_changes, scores=changes
     )
+
+
+RECOMPUTE_STEP = "health.recompute"
+
+
+def run_recompute_step(*, now: dt.datetime | None = None) -> HealthChanges | None:
+    """The pipeline's health step under its lock; None when another run holds it."""
+    with step_lock(RECOMPUTE_STEP) as acquired:
+        if not acquired:
+            return None
+        return recompute_health(now=now or timezone.now())
 
 
 # --- preview of a draft ------------------------------------------------------------------------

@@ -1,10 +1,8 @@
 """``manage.py recompute_health``: score every active account now (the pipeline's health step)."""
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.utils import timezone
 
-from accounts.locking import step_lock
-from health.scoring import UNSCORED, recompute_health
+from health.scoring import UNSCORED, run_recompute_step
 
 
 class Command(BaseCommand):
@@ -14,11 +12,10 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="Print nothing but errors.")
 
     def handle(self, *args, quiet: bool, **options) -> None:
-        with step_lock("health.recompute") as acquired:
-            if not acquired:
-                self.stderr.write("Another health recompute is running; nothing done.")
-                return
-            changes = recompute_health(now=timezone.now())
+        changes = run_recompute_step()
+        if changes is None:
+            self.stderr.write("Another health recompute is running; nothing done.")
+            return
         if quiet:
             return
         self.stdout.write(self.style.SUCCESS(f"Scored {changes.accounts} accounts."))
