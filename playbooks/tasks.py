@@ -1,0 +1,48 @@
+"""Celery tasks of the playbooks app: thin wrappers, one domain call each."""
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.locking import step_lock
+from playbooks.delivery import deliver_all_due_emails
+from playbooks.digests import queue_daily_csm_digests, queue_weekly_renewal_digests
+
+# --- delivery and digests ------------------------------------------------------------------
+
+
+@shared_task(ignore_result=True)
+def deliver_emails_task() -> int:
+    """Send every due email in the outbox; return how many went out. Safe on any number of workers.
+
+    No step lock here, on purpose: ``step_lock`` holds its lock for one transaction, and the
+    SMTP sends must happen outside any transaction (each row is committed as claimed before it
+    is sent, and as sent right after), so the lock could only cover the claim, where
+    ``SELECT … FOR UPDATE SKIP LOCKED`` and the lease already keep workers off each other's rows
+    and let several of them share a long queue.
+    """
+    return deliver_all_due_emails().sent
+
+
+@shared_task(ignore_result=True)
+def send_daily_digests_task() -> int:
+    """Queue today's CSM digests (once a day, whoever runs it) and have them sent."""
+    with step_lock("playbooks.digests") as acquired:
+        if not acquired:
+            return 0
+        queued = queue_daily_csm_digests(now=timezone.now())
+        if queued:
+            transaction.on_commit(deliver_emails_task.delay)
+    return queued
+
+
+@shared_task(ignore_result=True)
+def send_weekly_digests_task() -> int:
+    """Queue this week's renewal digests for managers (once a week) and have them sent."""
+    with step_lock("playbooks.digests") as acquired:
+        if not acquired:
+            return 0
+        queued = queue_weekly_renewal_digests(now=timezone.now())
+        if queued:
+            transaction.on_commit(deliver_emails_task.delay)
+    return queued
