@@ -52,10 +52,9 @@ class StageChangeSerializer(serializers.ModelSerializer):
         model = StageChange
         fields = ["from_", "to", "changed_at", "reason", "cause", "changed_by"]
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["from"] = data.pop("from_")
-        return data
+    def get_fields(self) -> dict:
+        # "from" is a Python keyword: declared as from_, named "from" in the API and the schema.
+        return {("from" if name == "from_" else name): f for name, f in super().get_fields().items()}
 
 
 class JourneySerializer(serializers.Serializer):
