@@ -19,6 +19,8 @@ from django.db.models import (
     Avg,
     Case,
     Count,
+    DateField,
+    DateTimeField,
     DecimalField,
     Exists,
     Expression,
@@ -164,9 +166,13 @@ class _Window:
         day = (
             _scalar(_rollup_rows(self.name, first_day, end_day), Max("day"), None)
             if first_day < end_day
-            else Value(None)
+            else Value(None, output_field=DateField())
         )
-        moment = _scalar(_raw_rows(self.name, parts), Max("occurred_at"), None) if parts else Value(None)
+        moment = (
+            _scalar(_raw_rows(self.name, parts), Max("occurred_at"), None)
+            if parts
+            else Value(None, output_field=DateTimeField())
+        )
         return day, moment
 
 
