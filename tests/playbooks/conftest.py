@@ -3,6 +3,7 @@
 import asyncio
 import email
 import email.policy
+import logging
 import socket
 import threading
 from collections import Counter
@@ -42,6 +43,10 @@ class Received:
     @property
     def html(self) -> str:
         return self.message.get_body(preferencelist=("html",)).get_content()
+
+
+# aiosmtpd logs every SMTP command at INFO; the tests read what it stored instead.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 class SMTPSink:
