@@ -70,7 +70,7 @@ def reading(value: str) -> Reading:
 def test_score_is_the_weighted_mean_over_the_measures_with_data_renormalised():
     rules = [rule("a", "2", HIGHER_BETTER), rule("b", "1", RECENCY, "support"), rule("c", "1", VOLUME)]
     scored = score_measures(rules, {"a": reading("8"), "b": reading("10"), "c": None})
-    # (2 × 80 + 1 × 60) / 3 = 73.33… → 73.3; c is missing and its weight is left out.
+    # (2 * 80 + 1 * 60) / 3 = 73.33… → 73.3; c is missing and its weight is left out.
     assert scored.score == Decimal("73.3")
     assert scored.missing == ["c"]
     assert [c.points for c in scored.components] == [Decimal(80), Decimal(60), None]
