@@ -3,23 +3,27 @@
 Views are thin: scope the queryset to the caller, check shape, call one domain function.
 """
 
+import datetime as dt
+
 import django_filters
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import ingestion
+from accounts.api_schema import BATCH_ERRORS, ErrorsDocumentedAutoSchema
 from accounts.changes import create_account, delete_account, update_account
 from accounts.models import Account, Contact, Event, SurveyResponse, Ticket, Touchpoint
+from accounts.parsers import StrictJSONParser
 from accounts.rows import BatchInvalid, row_error
 from accounts.serializers import (
     AccountSerializer,
-    BatchErrorSerializer,
     BatchResultSerializer,
     ContactSerializer,
     EventInSerializer,
@@ -31,9 +35,18 @@ from accounts.serializers import (
 )
 from accounts.visibility import is_manager, visible_accounts
 
+API_PARSERS = [StrictJSONParser, FormParser, MultiPartParser]
+
 
 class ObtainTokenView(ObtainAuthToken):
-    """`POST /auth/token/` with `{"username", "password"}` → `{"token"}`."""
+    """`POST /auth/token/` with `{"username", "password"}` → `{"token"}`.
+
+    The credentials are in the body: a stale `Authorization` header is not looked at.
+    """
+
+    authentication_classes = ()
+    parser_classes = (FormParser, MultiPartParser, StrictJSONParser)
+    schema = ErrorsDocumentedAutoSchema()
 
 
 class IsManagerToCreateOrDelete(permissions.BasePermission):
@@ -68,7 +81,31 @@ class AccountFilter(django_filters.FilterSet):
         )
 
 
+class InstantFilter(django_filters.DateTimeFilter):
+    """A date-time compared in UTC: PostgreSQL refuses offsets beyond 15:59 (Python allows 24 h),
+    so the value is converted first; one that has no UTC equivalent is a 400."""
+
+    def filter(self, qs, value):
+        if value is not None:
+            try:
+                value = value.astimezone(dt.UTC)
+            except OverflowError:
+                raise ValidationError({self.field_name: ["Date-time out of range."]}) from None
+        return super().filter(qs, value)
+
+
+class EventFilter(django_filters.FilterSet):
+    occurred_at__gte = InstantFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_at__lt = InstantFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = Event
+        fields = {"account": ["exact"], "account__external_id": ["exact"], "name": ["exact"]}
+
+
 class AccountViewSet(viewsets.ModelViewSet):
+    schema = ErrorsDocumentedAutoSchema()
+    parser_classes = API_PARSERS
     serializer_class = AccountSerializer
     permission_classes = [permissions.IsAuthenticated, IsManagerToCreateOrDelete]
     filterset_class = AccountFilter
@@ -99,9 +136,17 @@ class AccountByExternalIdView(generics.GenericAPIView):
     """
 
     serializer_class = AccountSerializer
+    schema = ErrorsDocumentedAutoSchema()
+
+    lookup_field = "external_id"  # OPTIONS describes PUT from the scoped account, if any
+
+    def get_queryset(self):
+        return visible_accounts(self.request.user)
 
     @extend_schema(responses={200: AccountSerializer, 201: AccountSerializer})
     def put(self, request: Request, external_id: str) -> Response:
+        if "\x00" in external_id:
+            raise ValidationError({"external_id": ["Null characters are not allowed."]})
         data = request.data
         if not isinstance(data, dict):
             raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
@@ -124,6 +169,8 @@ class AccountByExternalIdView(generics.GenericAPIView):
 
 
 class ContactViewSet(viewsets.ModelViewSet):
+    schema = ErrorsDocumentedAutoSchema()
+    parser_classes = API_PARSERS
     serializer_class = ContactSerializer
     filterset_fields = ["account", "is_champion", "email", "external_id"]
     ordering_fields = ["name", "created_at", "id"]
@@ -143,6 +190,9 @@ class ScopedListMixin:
     """Lists of what is known about accounts, limited to the caller's accounts."""
 
     model = None
+    schema = ErrorsDocumentedAutoSchema()
+    # Ingestion bodies are JSON (a list of rows, or one row where allowed).
+    parser_classes = [StrictJSONParser]
 
     def get_queryset(self):
         return (
@@ -157,19 +207,13 @@ class EventView(ScopedListMixin, generics.ListAPIView):
 
     model = Event
     serializer_class = EventSerializer
-    filterset_fields = {
-        "account": ["exact"],
-        "account__external_id": ["exact"],
-        "name": ["exact"],
-        "occurred_at": ["gte", "lt"],
-    }
+    filterset_class = EventFilter
 
     @extend_schema(
         request=EventInSerializer(many=True),
         responses={
             201: BatchResultSerializer,
-            400: BatchErrorSerializer,
-            413: OpenApiResponse(description="Body over 10 MB"),
+            400: BATCH_ERRORS,
         },
     )
     def post(self, request: Request) -> Response:
@@ -201,7 +245,7 @@ class TicketView(ScopedListMixin, generics.ListAPIView):
 
     @extend_schema(
         request=TicketSerializer(many=True),
-        responses={201: TicketUpsertResultSerializer, 400: BatchErrorSerializer},
+        responses={201: TicketUpsertResultSerializer, 400: BATCH_ERRORS},
     )
     def post(self, request: Request) -> Response:
         result = ingestion.upsert_tickets(
@@ -224,7 +268,7 @@ class SurveyView(ScopedListMixin, generics.ListAPIView):
 
     @extend_schema(
         request=SurveyResponseSerializer(many=True),
-        responses={201: BatchResultSerializer, 400: BatchErrorSerializer},
+        responses={201: BatchResultSerializer, 400: BATCH_ERRORS},
     )
     def post(self, request: Request) -> Response:
         result = ingestion.record_surveys(
@@ -244,7 +288,7 @@ class TouchpointView(ScopedListMixin, generics.ListAPIView):
 
     @extend_schema(
         request=TouchpointSerializer,
-        responses={201: TouchpointSerializer(many=True), 400: BatchErrorSerializer},
+        responses={201: TouchpointSerializer(many=True), 400: BATCH_ERRORS},
     )
     def post(self, request: Request) -> Response:
         created = ingestion.record_touchpoints(

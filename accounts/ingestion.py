@@ -155,16 +155,18 @@ def _resolve_contacts(parsed: Sequence[dict[str, Any]]) -> None:
 
 def _validated(raw_rows, fields, accounts, first_index: int, now: dt.datetime, when_field: str, check=None):
     """Parse rows, resolve accounts, refuse future times and run ``check(row)`` on rows that
-    parsed (it returns ``[(field, message)]``); raise ``BatchInvalid`` listing every error."""
+    are valid so far (it returns ``[(field, message)]``); raise ``BatchInvalid`` listing every
+    error."""
     if not isinstance(raw_rows, list):
         raise r.BatchInvalid([r.row_error(first_index, None, "expected a list of objects")])
     parsed, errors = r.parse_rows(raw_rows, fields, first_index=first_index)
     _resolve_accounts(parsed, errors, accounts, first_index)
     _check_not_future(parsed, errors, when_field, now, first_index)
     if check is not None:
-        names = [f.name for f in fields]
+        # A row with an error may miss required values (None): cross-field checks skip it.
+        bad = {error["index"] for error in errors}
         for index, row in enumerate(parsed, start=first_index):
-            if all(name in row for name in names):
+            if index not in bad:
                 errors.extend(r.row_error(index, field, message) for field, message in check(row))
     if errors:
         raise r.BatchInvalid(sorted(errors, key=lambda e: e["index"]))

@@ -18,6 +18,8 @@ from django.core.validators import validate_email
 from django.utils.dateparse import parse_date, parse_datetime
 
 MAX_ERRORS_REPORTED = 1000
+# PostgreSQL refuses time zone displacements beyond this (Python allows up to 24 hours).
+MAX_UTC_OFFSET = dt.timedelta(hours=15, minutes=59)
 
 
 class BatchInvalid(Exception):
@@ -85,9 +87,12 @@ def aware_datetime(value: Any) -> dt.datetime:
         raise ValueError("is not a valid ISO-8601 date-time (e.g. 2026-01-31T14:05:00Z)")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("must include a time zone (e.g. Z or +02:00)")
+    if abs(parsed.utcoffset()) > MAX_UTC_OFFSET:
+        raise ValueError("has a time zone offset out of range (at most 15:59 from UTC)")
     if not 1970 <= parsed.year <= 2200:
         raise ValueError("is out of range (years 1970 to 2200)")
-    return parsed
+    # In UTC: PostgreSQL stores the instant, and an odd offset never reaches the database.
+    return parsed.astimezone(dt.UTC)
 
 
 def date(value: Any) -> dt.date:
@@ -116,13 +121,18 @@ def decimal(max_digits: int, places: int, *, minimum: Decimal | None = None) -> 
             raise ValueError('must be a decimal number (e.g. "12.50")') from None
         if not number.is_finite():
             raise ValueError("must be a finite number")
-        if abs(number) >= limit:
+        # copy_abs(), not abs(): an exponent like 1e999999999 overflows the arithmetic context.
+        if number.copy_abs() >= limit:
             raise ValueError(f"must be less than {limit} in absolute value")
-        if number != number.quantize(Decimal(1).scaleb(-places)):
+        try:
+            quantized = number.quantize(Decimal(1).scaleb(-places))
+        except ArithmeticError:
+            raise ValueError(f"must have at most {places} decimal places") from None
+        if number != quantized:
             raise ValueError(f"must have at most {places} decimal places")
         if minimum is not None and number < minimum:
             raise ValueError(f"must be at least {minimum}")
-        return number.quantize(Decimal(1).scaleb(-places))
+        return quantized
 
     return parse
 

@@ -3,8 +3,6 @@
 import re
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Account, Contact, Event, SurveyResponse, Team, Ticket, Touchpoint
@@ -99,9 +97,6 @@ class AccountRefField(serializers.Field):
         return value.pk
 
 
-extend_schema_field(OpenApiTypes.STR)(AccountRefField)
-
-
 class ContactSerializer(serializers.ModelSerializer):
     account = AccountRefField()
 
@@ -150,18 +145,9 @@ class TicketUpsertResultSerializer(serializers.Serializer):
     updated = serializers.IntegerField()
 
 
-class BatchErrorSerializer(serializers.Serializer):
-    class RowError(serializers.Serializer):
-        index = serializers.IntegerField()
-        field = serializers.CharField(allow_null=True)
-        message = serializers.CharField()
-
-    errors = RowError(many=True)
-
-
 class EventSerializer(serializers.ModelSerializer):
     account = serializers.CharField(source="account.external_id", read_only=True)
-    contact = serializers.PrimaryKeyRelatedField(read_only=True)
+    contact = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = Event
