@@ -111,7 +111,7 @@ class ScorecardViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         return Scorecard.objects.prefetch_related("measures").order_by("segment", "-version")
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="v1_scorecards_list", responses={200: OpenApiTypes.OBJECT})
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response([scorecards.scorecard_config(s) for s in page])
