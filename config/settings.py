@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "journeys",
     "health",
     "playbooks",
+    "reports",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -72,6 +74,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.context_processors.work_counts",
             ],
         },
     },
@@ -151,6 +154,22 @@ EMAIL_BACKEND = env.str(
 # Links in emails point here; Message-IDs use this domain.
 LIFELINE_BASE_URL = env.str("LIFELINE_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="lifeline.localhost")
+
+# The renewals forecast weighs each account's ARR by the renewal rate of its band,
+# e.g. LIFELINE_RENEWAL_RATES="red=0.5,yellow=0.8,green=0.95,unscored=0.8".
+LIFELINE_RENEWAL_RATES = {
+    "red": 0.5,
+    "yellow": 0.8,
+    "green": 0.95,
+    "unscored": 0.8,
+    **env.dict("LIFELINE_RENEWAL_RATES", cast={"value": float}, default={}),
+}
+if set(LIFELINE_RENEWAL_RATES) != {"red", "yellow", "green", "unscored"} or not all(
+    0 <= rate <= 1 for rate in LIFELINE_RENEWAL_RATES.values()
+):
+    raise ImproperlyConfigured(
+        "LIFELINE_RENEWAL_RATES: rates between 0 and 1 for red, yellow, green and unscored only."
+    )
 
 # --- Celery -------------------------------------------------------------------------------
 # Default: kombu's filesystem transport under var/broker, which works across processes with

@@ -7,8 +7,6 @@ from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from accounts import views as account_views
-
 
 def _is_api(request) -> bool:
     return request.path.startswith("/api/")
@@ -34,7 +32,7 @@ admin.site.site_header = "Lifeline administration"
 admin.site.site_title = "Lifeline admin"
 
 urlpatterns = [
-    path("", account_views.home, name="home"),
+    path("", include("web.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
@@ -42,6 +40,7 @@ urlpatterns = [
     path("api/v1/", include("journeys.urls_api")),
     path("api/v1/", include("health.urls_api")),
     path("api/v1/", include("playbooks.urls_api")),
+    path("api/v1/", include("reports.urls_api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

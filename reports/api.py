@@ -1,0 +1,103 @@
+"""REST API for reports (API.md, Reports): the same figures as the renewals and portfolio pages."""
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.visibility import is_manager, visible_accounts
+from reports.portfolio import CsmBook, portfolio_report
+from reports.renewals import MAX_WINDOW_DAYS, RenewalsReport, renewals_report
+
+
+class IsManager(permissions.BasePermission):
+    message = "Reports are for managers and admins."
+
+    def has_permission(self, request, view) -> bool:
+        return is_manager(request.user)
+
+
+def parse_days(raw: str | None, *, default: int = 90) -> int:
+    """`?days=`: a whole number of days from 1 to MAX_WINDOW_DAYS."""
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WINDOW_DAYS:
+        raise ValueError(f"must be a whole number from 1 to {MAX_WINDOW_DAYS}")
+    return int(raw)
+
+
+def renewals_json(report: RenewalsReport) -> dict:
+    return {
+        "window_days": report.window_days,
+        "start": report.start.isoformat(),
+        "end": report.end.isoformat(),
+        "accounts": len(report.items),
+        "arr_total": str(report.arr_total),
+        "arr_by_band": {band: str(arr) for band, arr in report.arr_by_band.items()},
+        "accounts_by_band": report.accounts_by_band,
+        "arr_at_risk": str(report.arr_at_risk),
+        "forecast_arr": str(report.forecast_arr),
+        "renewal_rates": {band: float(rate) for band, rate in report.rates.items()},
+        "items": [
+            {
+                "account": account.pk,
+                "name": account.name,
+                "renewal_date": account.renewal_date.isoformat(),
+                "arr": str(account.arr),
+                "currency": account.currency,
+                "health_score": float(account.health_score) if account.health_score is not None else None,
+                "health_band": account.health_band or None,
+                "owner": account.owner_id,
+            }
+            for account in report.items
+        ],
+    }
+
+
+def book_json(book: CsmBook) -> dict:
+    return {
+        "owner": book.owner_id,
+        "username": book.username or None,
+        "name": book.name,
+        "accounts": book.accounts,
+        "arr": str(book.arr),
+        "band_counts": book.band_counts,
+        "arr_by_band": {band: str(arr) for band, arr in book.arr_by_band.items()},
+        "open_tasks": book.open_tasks,
+        "overdue_tasks": book.overdue_tasks,
+    }
+
+
+class RenewalsReportView(APIView):
+    """`GET /reports/renewals/?days=90`: active accounts renewing within the window, ARR by band, forecast."""
+
+    permission_classes = [permissions.IsAuthenticated, IsManager]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("days", int, description=f"1 to {MAX_WINDOW_DAYS}; default 90")],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            days = parse_days(request.query_params.get("days"))
+        except ValueError as exc:
+            raise ValidationError({"days": [str(exc)]}) from exc
+        report = renewals_report(
+            accounts=visible_accounts(request.user), days=days, today=timezone.localdate()
+        )
+        return Response(renewals_json(report))
+
+
+class PortfolioReportView(APIView):
+    """`GET /reports/portfolio/`: per CSM, accounts, ARR, band counts, open and overdue tasks."""
+
+    permission_classes = [permissions.IsAuthenticated, IsManager]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        books = portfolio_report(accounts=visible_accounts(request.user), today=timezone.localdate())
+        return Response({"csms": [book_json(book) for book in books]})

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from reports.api import PortfolioReportView, RenewalsReportView
+
+urlpatterns = [
+    path("reports/renewals/", RenewalsReportView.as_view(), name="api-report-renewals"),
+    path("reports/portfolio/", PortfolioReportView.as_view(), name="api-report-portfolio"),
+]
