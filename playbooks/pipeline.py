@@ -85,5 +85,5 @@ def run_pipeline(*, now: dt.datetime | None = None) -> dict[str, Any]:
         "journeys": journeys.counts() if journeys is not None else "skipped (locked)",
         "health": health.counts() if health is not None else "skipped (locked)",
         "playbooks": playbooks.counts() if playbooks is not None else "skipped (locked)",
-        "delivery": delivery.counts() if hasattr(delivery, "counts") else vars(delivery),
+        "delivery": {"sent": delivery.sent, "failed": delivery.failed, "retried": delivery.retried},
     }

@@ -1,12 +1,13 @@
 """Celery tasks of the playbooks app: thin wrappers, one domain call each."""
 
-from celery import shared_task
+from celery import chain, shared_task
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.locking import step_lock
 from playbooks.delivery import deliver_all_due_emails
 from playbooks.digests import queue_daily_csm_digests, queue_weekly_renewal_digests
+from playbooks.pipeline import run_playbooks_step
 
 # --- delivery and digests ------------------------------------------------------------------
 
@@ -46,3 +47,36 @@ def send_weekly_digests_task() -> int:
         if queued:
             transaction.on_commit(deliver_emails_task.delay)
     return queued
+
+
+# --- the pipeline ---------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def evaluate_playbooks_task() -> dict[str, int] | None:
+    """The playbooks step under its lock (None when another run holds it); then send the emails."""
+    result = run_playbooks_step()
+    if result is None:
+        return None
+    if result.emails_queued:
+        deliver_emails_task.delay()
+    return result.counts()
+
+
+@shared_task(ignore_result=True)
+def run_pipeline_task() -> str:
+    """What beat runs: the chain journeys → health → playbooks → delivery, one task per step.
+
+    Each step takes its own lock and is idempotent, so a second beat, a retried message or an
+    overlapping run makes nothing twice.
+    """
+    from health.tasks import recompute_health_task
+    from journeys.tasks import evaluate_journeys_task
+
+    result = chain(
+        evaluate_journeys_task.si(),
+        recompute_health_task.si(),
+        evaluate_playbooks_task.si(),
+        deliver_emails_task.si(),
+    ).apply_async()
+    return result.id

@@ -10,18 +10,11 @@ two messages must arrive twice; the third kill comes at an arbitrary moment and 
 """
 
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from django.conf import settings as django_settings
-from django.db import connection
 from django.utils import timezone
 
 from playbooks.delivery import deliver_all_due_emails
@@ -29,7 +22,8 @@ from playbooks.emails import queue_alert_emails
 from playbooks.models import Alert, EmailDelivery
 from playbooks.tasks import deliver_emails_task
 from tests.factories import AccountFactory
-from tests.playbooks.conftest import SMTPSink, free_port
+from tests.support.processes import Worker, process_env
+from tests.support.smtp import SMTPSink, start_smtp_sink
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -42,78 +36,9 @@ KILL_ANYWHERE_AT = 100
 DEADLINE_SECONDS = 180
 
 
-class Worker:
-    """A Celery worker process on the test broker and database; it can be killed and started again."""
-
-    def __init__(self, *, env: dict[str, str], queue: str, log_dir: Path) -> None:
-        self.env, self.queue, self.log_dir = env, queue, log_dir
-        self.process: subprocess.Popen | None = None
-        self.starts = 0
-        self.kills = 0
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        self.starts += 1
-        log = open(self.log_dir / f"worker-{self.starts}.log", "w")  # noqa: SIM115 - closed by the process
-        self.process = subprocess.Popen(
-            [
-                *[sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"],
-                *[
-                    "-Q",
-                    self.queue,
-                    "-l",
-                    "INFO",
-                    "--without-heartbeat",
-                    "--without-gossip",
-                    "--without-mingle",
-                ],
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-
-    def kill(self) -> None:
-        """SIGKILL: no handler, no cleanup, no goodbye to the broker or the database."""
-        with self._lock:
-            if self.process is None or self.process.poll() is not None:
-                return
-            self.kills += 1
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def is_dead(self) -> bool:
-        with self._lock:
-            return self.process is not None and self.process.poll() is not None
-
-    def tasks_done(self) -> int:
-        """How many deliver tasks the current process has finished."""
-        log = self.log_dir / f"worker-{self.starts}.log"
-        return log.read_text().count("deliver_emails_task[") // 2  # "received" and "succeeded" lines
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {path.name}\n{path.read_text()}" for path in sorted(self.log_dir.glob("worker-*.log"))
-        )
-
-
 @pytest.fixture
 def sink(settings) -> Iterator[SMTPSink]:
-    sink = SMTPSink()
-    sink.port = free_port()
-    controller = Controller(sink, hostname=sink.host, port=sink.port, ready_timeout=10)
-    controller.start()
+    sink, controller = start_smtp_sink()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = sink.host, sink.port
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
@@ -126,20 +51,15 @@ def sink(settings) -> Iterator[SMTPSink]:
 
 @pytest.fixture
 def worker(sink, tmp_path) -> Iterator[Worker]:
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "LIFELINE_VAR_DIR": str(tmp_path / "var"),
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": sink.host,
-        "EMAIL_PORT": str(sink.port),
-        "EMAIL_HOST_USER": "",
-        "EMAIL_HOST_PASSWORD": "",
-        "EMAIL_USE_TLS": "false",
-    }
+    env = process_env(
+        tmp_path,
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST=sink.host,
+        EMAIL_PORT=str(sink.port),
+        EMAIL_HOST_USER="",
+        EMAIL_HOST_PASSWORD="",
+        EMAIL_USE_TLS="false",
+    )
     worker = Worker(env=env, queue=f"test-email-{os.getpid()}-{time.monotonic_ns()}", log_dir=tmp_path)
     yield worker
     worker.stop()

@@ -7,12 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from accounts.ingestion import ingest_events
 from accounts.models import Account, EventDaily
 from accounts.tasks import rebuild_event_rollups
+from tests.support.processes import process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -21,14 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def worker(tmp_path):
     """A worker process on the same broker and the same (test) database as this test."""
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "LIFELINE_VAR_DIR": str(tmp_path / "var"),
-    }
+    env = process_env(tmp_path)
     queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
     log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115
     process = subprocess.Popen(

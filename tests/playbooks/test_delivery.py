@@ -12,7 +12,7 @@ from playbooks.emails import queue_alert_emails
 from playbooks.models import Alert, EmailDelivery, Step
 from playbooks.tasks import deliver_emails_task
 from tests.factories import AccountFactory
-from tests.playbooks.conftest import free_port
+from tests.support.processes import free_port
 
 NOW = dt.datetime(2026, 11, 12, 9, 0, tzinfo=dt.UTC)
 MINUTE = dt.timedelta(minutes=1)

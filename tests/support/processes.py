@@ -1,0 +1,132 @@
+"""Real processes for integration tests: Celery workers and beat on the test database and broker."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The URL of the database this test runs on (the test database), for child processes."""
+    db = connection.settings_dict
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def process_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a child process sharing this test's database and broker."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "LIFELINE_VAR_DIR": str(tmp_path / "var"),
+        **extra,
+    }
+
+
+class Worker:
+    """A Celery worker process on the test broker and database; it can be killed and started again."""
+
+    def __init__(self, *, env: dict[str, str], queue: str, log_dir: Path, name: str = "worker") -> None:
+        self.env, self.queue, self.log_dir, self.name = env, queue, log_dir, name
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+        self.kills = 0
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.log_dir / f"{self.name}-{self.starts}.log", "w")  # noqa: SIM115 - closed by the process
+        self.process = subprocess.Popen(
+            [
+                *[sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"],
+                *[
+                    "-Q",
+                    self.queue,
+                    "-l",
+                    "INFO",
+                    "--without-heartbeat",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no handler, no cleanup, no goodbye to the broker or the database."""
+        with self._lock:
+            if self.process is None or self.process.poll() is not None:
+                return
+            self.kills += 1
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def is_dead(self) -> bool:
+        with self._lock:
+            return self.process is not None and self.process.poll() is not None
+
+    def tasks_done(self) -> int:
+        """How many deliver tasks the current process has finished."""
+        log = self.log_dir / f"{self.name}-{self.starts}.log"
+        return log.read_text().count("deliver_emails_task[") // 2  # "received" and "succeeded" lines
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text()}" for path in sorted(self.log_dir.glob(f"{self.name}-*.log"))
+        )
+
+
+class Beat(Worker):
+    """A celery beat process on django-celery-beat's database scheduler."""
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.log_dir / f"{self.name}-{self.starts}.log", "w")  # noqa: SIM115 - closed by the process
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "-l",
+                "INFO",
+                "--pidfile=",
+                "--max-interval",
+                "1",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
