@@ -34,6 +34,9 @@ run: $(VENV)/.run-deps
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py seed_demo --if-empty
+	$(BIN)/python manage.py setup_schedules
+	@echo "Running the pipeline once (journeys → health → playbooks → emails); beat runs it every 15 minutes."
+	$(BIN)/python manage.py run_pipeline > /dev/null
 	@echo
 	@echo "  Lifeline is starting on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/)"
 	@echo "  Demo logins (password 'lifeline' for all):"

@@ -141,15 +141,20 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Lifeline <lifeline@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-# With no SMTP server configured, a laptop prints emails to the console.
+# With no SMTP server configured, a laptop writes emails as files under var/sent-emails/.
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default=(
         "django.core.mail.backends.smtp.EmailBackend"
         if "EMAIL_HOST" in env.ENVIRON or not DEBUG
-        else "django.core.mail.backends.console.EmailBackend"
+        else "django.core.mail.backends.filebased.EmailBackend"
     ),
 )
+EMAIL_FILE_PATH = VAR_DIR / "sent-emails"
+# The outbox: how long a worker owns a claimed email before another may retry it, and how many
+# attempts before an email is marked failed.
+LIFELINE_EMAIL_LEASE_SECONDS = env.int("LIFELINE_EMAIL_LEASE_SECONDS", default=600)
+LIFELINE_EMAIL_MAX_ATTEMPTS = env.int("LIFELINE_EMAIL_MAX_ATTEMPTS", default=8)
 
 # Links in emails point here; Message-IDs use this domain.
 LIFELINE_BASE_URL = env.str("LIFELINE_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")

@@ -252,7 +252,7 @@ def band_entered(playbook: Playbook, accounts: QuerySet[Account], now: dt.dateti
     from health.models import HealthScore
 
     band = _param(playbook, "band", str)
-    history = HealthScore.objects.filter(account=OuterRef("pk"), computed_at__lt=now)
+    history = HealthScore.objects.filter(account=OuterRef("pk"), computed_at__lte=now)
     left_other_band = Subquery(history.exclude(band=band).order_by("-computed_at").values("computed_at")[:1])
     rows = (
         accounts.filter(health_band=band)
@@ -295,7 +295,7 @@ def score_dropped(playbook: Playbook, accounts: QuerySet[Account], now: dt.datet
     window = HealthScore.objects.filter(
         account=OuterRef("pk"),
         computed_at__gte=now - dt.timedelta(days=days),
-        computed_at__lt=now,
+        computed_at__lte=now,
         score__isnull=False,
     ).order_by("-score", "computed_at")
     rows = (
