@@ -19,6 +19,14 @@ def _suite_runs_on_postgresql(django_db_setup, django_db_blocker):
         )
 
 
+@pytest.fixture
+def default_configuration(transactional_db):
+    """Roles, default journeys, scorecard and playbooks, which a transactional test's flush removes."""
+    from tests.support.defaults import install_default_configuration
+
+    install_default_configuration()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Hashing passwords properly costs ~0.3 s a user; the tests don't need it."""

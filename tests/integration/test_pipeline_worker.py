@@ -19,7 +19,7 @@ from tests.factories import AccountFactory, TeamFactory, UserFactory
 from tests.support.processes import Beat, Worker, process_env
 from tests.support.smtp import SMTPSink, start_smtp_sink
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 # A Redis database of its own: the chain's tasks go to the default queue.
 BROKER_URL = "redis://127.0.0.1:6379/14"
@@ -33,7 +33,7 @@ def sink() -> Iterator[SMTPSink]:
 
 
 @pytest.fixture
-def processes(sink, tmp_path) -> Iterator[list[Worker]]:
+def processes(default_configuration, sink, tmp_path) -> Iterator[list[Worker]]:
     redis.Redis.from_url(BROKER_URL).flushdb()
     env = process_env(
         tmp_path,

@@ -49,8 +49,8 @@ def test_pipeline_on_demo_data_acts_once(db, smtp_server):
     assert len(smtp_server.messages) == first["delivery"]["sent"]
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_two_concurrent_pipeline_runs_make_nothing_twice(smtp_server):
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_pipeline_runs_make_nothing_twice(default_configuration, smtp_server):
     call_command("seed_demo", "--accounts", "30", "--now", NOW.isoformat(), stdout=open("/dev/null", "w"))  # noqa: SIM115
     results, errors = [], []
 
