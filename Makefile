@@ -48,6 +48,7 @@ run: $(VENV)/.run-deps
 	LIFELINE_HOST=$(HOST) LIFELINE_PORT=$(PORT) PATH="$(BIN):$$PATH" $(BIN)/honcho -f Procfile.dev start
 
 services:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
