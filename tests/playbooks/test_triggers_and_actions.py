@@ -329,3 +329,42 @@ def test_score_dropped_compares_with_the_peak_of_the_window(world):
     firings = evaluate_trigger(playbook, now=NOW)
 
     assert [(f.account_id, f.context["drop"]) for f in firings] == [(dropped.pk, 20.0)]
+
+
+def test_stage_entered_fires_once_per_visit(world):
+    from journeys.evaluation import evaluate_journeys
+
+    account = AccountFactory(name="Newco", contract_start=TODAY, renewal_date=TODAY + dt.timedelta(days=365))
+    evaluate_journeys(now=NOW)
+    playbook = PlaybookFactory(
+        trigger="stage_entered",
+        trigger_params={"stage": "onboarding"},
+        active_since=NOW - dt.timedelta(days=1),
+    )
+    TaskStepFactory(playbook=playbook, title_template="Welcome {{ account.name }}")
+
+    assert fire(playbook).fired == 1
+    assert fire(playbook, now=NOW + dt.timedelta(hours=1)).fired == 0
+    assert Task.objects.get(playbook=playbook).title == "Welcome Newco"
+    assert Task.objects.get(playbook=playbook).account == account
+
+
+def test_milestone_overdue_fires_per_milestone_and_filters_by_key(world):
+    from journeys.evaluation import evaluate_journeys
+    from journeys.models import Milestone
+
+    AccountFactory(name="Slowco", contract_start=TODAY, renewal_date=TODAY + dt.timedelta(days=365))
+    evaluate_journeys(now=NOW)
+    later = NOW + dt.timedelta(days=10)
+    evaluate_journeys(now=later)
+    overdue = Milestone.objects.filter(status="overdue")
+    assert overdue.exists()
+    any_milestone = PlaybookFactory(trigger="milestone_overdue", trigger_params={})
+    one_key = PlaybookFactory(
+        trigger="milestone_overdue", trigger_params={"milestone": overdue.first().definition.key}
+    )
+
+    assert {f.key for f in evaluate_trigger(any_milestone, now=later)} == {
+        f"milestone:{m.pk}" for m in overdue
+    }
+    assert [f.key for f in evaluate_trigger(one_key, now=later)] == [f"milestone:{overdue.first().pk}"]
