@@ -13,20 +13,6 @@ from playbooks.assignment import account_refs, resolve_assignees, resolve_recipi
 from playbooks.models import Alert, Playbook, PlaybookRun, Step, Task
 from playbooks.triggers import evaluate_trigger
 
-STEP_FIELDS = (
-    "order",
-    "kind",
-    "title_template",
-    "description_template",
-    "due_in_days",
-    "priority",
-    "assignee_rule",
-    "assignee_user",
-    "severity",
-    "recipient_rule",
-    "recipient_addresses",
-)
-
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -76,7 +62,7 @@ def save_playbook(
             else:
                 for name, value in data.items():
                     setattr(step, name, value)
-                step.save(update_fields=[name for name in data if name in STEP_FIELDS])
+                step.save(update_fields=list(data))
             if users is not None:
                 step.recipient_users.set(users)
             kept.append(step.pk)
