@@ -162,19 +162,19 @@ EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="lifeline.l
 
 # The renewals forecast weighs each account's ARR by the renewal rate of its band,
 # e.g. LIFELINE_RENEWAL_RATES="red=0.5,yellow=0.8,green=0.95,unscored=0.8".
-LIFELINE_RENEWAL_RATES = {
-    "red": 0.5,
-    "yellow": 0.8,
-    "green": 0.95,
-    "unscored": 0.8,
-    **env.dict("LIFELINE_RENEWAL_RATES", cast={"value": float}, default={}),
-}
-if set(LIFELINE_RENEWAL_RATES) != {"red", "yellow", "green", "unscored"} or not all(
-    0 <= rate <= 1 for rate in LIFELINE_RENEWAL_RATES.values()
-):
-    raise ImproperlyConfigured(
-        "LIFELINE_RENEWAL_RATES: rates between 0 and 1 for red, yellow, green and unscored only."
-    )
+LIFELINE_RENEWAL_RATES = {"red": 0.5, "yellow": 0.8, "green": 0.95, "unscored": 0.8}
+for _pair in filter(None, (p.strip() for p in env.str("LIFELINE_RENEWAL_RATES", default="").split(","))):
+    _band, _, _rate = _pair.partition("=")
+    try:
+        _value = float(_rate)
+    except ValueError:
+        _value = -1.0
+    if _band.strip() not in LIFELINE_RENEWAL_RATES or not 0 <= _value <= 1:
+        raise ImproperlyConfigured(
+            f"LIFELINE_RENEWAL_RATES: {_pair!r} is not band=rate with a band of red, yellow, green, "
+            "unscored and a rate from 0 to 1."
+        )
+    LIFELINE_RENEWAL_RATES[_band.strip()] = _value
 
 # --- Celery -------------------------------------------------------------------------------
 # Default: kombu's filesystem transport under var/broker, which works across processes with

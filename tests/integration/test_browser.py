@@ -304,18 +304,39 @@ def walk_through(browser, base: str, *, acme: Account, foreign: Account, timings
     assert page.locator(".field.has-error").count() >= 1
 
     page.goto(f"{base}/accounts/{foreign.pk}/")
-    assert page.locator("h1").inner_text() != "Wayne Enterprises"
+    assert page.locator("h1").inner_text() == "Not found"
+
+    # The top bar's search: in scope only.
+    page.fill(".search input", "wayne")
+    page.press(".search input", "Enter")
+    page.wait_for_url("**/?q=wayne")
+    assert page.locator("table.book tbody tr td.empty-row").count() == 1
+    page.fill(".search input", "acme")
+    page.press(".search input", "Enter")
+    page.wait_for_url("**/?q=acme")
+    assert page.locator("table.book tbody a.strong").all_inner_texts() == ["Acme Rockets"]
 
     page.goto(f"{base}/tasks/")
     _shot(page, "04-csm-tasks")
+    page.locator("li.inbox-item.overdue button:text('+1w')").click()
+    page.wait_for_load_state()
+    assert "Snoozed until" in page.locator(".messages").inner_text()
+    assert page.locator("li.inbox-item.overdue").count() == 0
+
+    page.click(".nav >> text=Alerts")
+    page.wait_for_url(f"{base}/alerts/")
+    _shot(page, "05-csm-alerts")
+    page.click("button:text('Mark read')")
+    page.wait_for_load_state()
+    assert page.locator(".nav .count-alert").count() == 0
     context.close()
 
     phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     page = phone.new_page()
     _log_in(page, base, "casey")
-    _shot(page, "05-phone-my-book")
+    _shot(page, "06-phone-my-book", full_page=False)
     page.goto(f"{base}/accounts/{acme.pk}/")
-    _shot(page, "06-phone-account")
+    _shot(page, "07-phone-account", full_page=False)
     phone.close()
     timings["csm"] = time.monotonic() - started
 
@@ -328,12 +349,12 @@ def walk_through(browser, base: str, *, acme: Account, foreign: Account, timings
     assert "ARR at risk" in page.content()
     assert page.locator("text=Acme Rockets").count() >= 1
     assert "Wayne Enterprises" not in page.content()
-    _shot(page, "07-manager-renewals")
+    _shot(page, "08-manager-renewals")
     page.click(".tabs >> text=180 days")
     page.wait_for_url("**/renewals/?days=180")
     page.goto(f"{base}/portfolio/")
-    _shot(page, "08-manager-portfolio")
+    _shot(page, "09-manager-portfolio")
     page.goto(f"{base}/journeys/")
-    _shot(page, "09-manager-journeys")
+    _shot(page, "10-manager-journeys")
     context.close()
     timings["manager"] = time.monotonic() - started
