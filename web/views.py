@@ -154,6 +154,7 @@ def book(request: HttpRequest) -> HttpResponse:
                 "active": active,
                 "descending": descending,
                 "numeric": key in ("arr", "health", "change", "tasks"),
+                "phone": key in ("name", "arr", "health", "change", "renewal"),
             }
         )
     options = list(options)
@@ -247,16 +248,22 @@ def _account_context(request: HttpRequest, account: Account, **forms) -> dict:
     today = timezone.localdate(now)
     explanation = explain_health(account=account, now=now)
     labels = {c["measure"]: c["label"] for c in explanation["components"]}
-    changes = [
-        {**change, "label": labels.get(change["measure"], change["measure"])}
-        for change in explanation["changes"]
-    ]
+    # Biggest losses first: that is the "why" of a drop.
+    changes = sorted(
+        (
+            {**change, "label": labels.get(change["measure"], change["measure"])}
+            for change in explanation["changes"]
+        ),
+        key=lambda change: change["points_delta"] if change["points_delta"] is not None else 0,
+    )
     thresholds = (
         Scorecard.objects.filter(pk=explanation["scorecard"]["id"]).values("red_below", "green_from").first()
         if explanation["scorecard"]
         else None
     ) or {"red_below": None, "green_from": None}
     history = health_history(account=account, now=now, days=HISTORY_DAYS)
+    scored = [h for h in history if h["score"] is not None]
+    previous = scored[-2] if len(scored) >= 2 else None
     score_chart = charts.score_chart(
         [(_parse_iso(h["computed_at"]), h["score"], h["band"]) for h in history],
         now=now,
@@ -323,6 +330,8 @@ def _account_context(request: HttpRequest, account: Account, **forms) -> dict:
         "override": override,
         "override_expires": _parse_iso(override["expires_at"]) if override else None,
         "score_chart": score_chart,
+        "previous": previous and {**previous, "at": _parse_iso(previous["computed_at"])},
+        "score_delta": round(scored[-1]["score"] - previous["score"], 1) if previous else None,
         "state": state,
         "milestones": milestones,
         "activity_chart": charts.activity_chart(activity, start=start, end=today),

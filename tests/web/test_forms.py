@@ -224,3 +224,14 @@ def test_mark_alerts_read_and_useful(world, csm_client, account_a):
     assert alert.useful is False
     assert "Look" not in csm_client.get("/alerts/").content.decode()
     assert "Look" in csm_client.get("/alerts/", {"show": "all"}).content.decode()
+
+
+def test_the_account_page_explains_a_drop_biggest_loss_first(world, csm_client, account_a):
+    give_history(account_a, [(3, 9), (1, 2)])
+    response = csm_client.get(f"/accounts/{account_a.pk}/")
+    changes = response.context["changes"]
+    assert [c["label"] for c in changes] == ["Logins (7 days)"]
+    assert changes[0]["points_delta"] == -70
+    assert response.context["score_delta"] == -46.6
+    page = response.content.decode()
+    assert "9 → 2" in page and "\u221270 pts" in page

@@ -127,3 +127,12 @@ def test_top_bar_counts_my_open_tasks_and_unread_alerts(world, client, account_a
     response = client.get("/journeys/")
     assert response.context["nav_open_tasks"] == 2
     assert response.context["nav_unread_alerts"] == 1
+
+
+def test_out_of_range_ids_are_404s_not_500s(world, client, account_a):
+    client.force_login(world.csm_a)
+    huge = "9" * 30
+    assert client.get(f"/accounts/{huge}/").status_code == 404
+    assert client.post(f"/tasks/{huge}/complete/").status_code == 404
+    assert client.post(f"/alerts/{huge}/read/").status_code == 404
+    assert client.get("/", {"owner": "9" * 20}).status_code == 200
