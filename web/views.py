@@ -238,9 +238,27 @@ def _timeline(*, tickets, surveys, touchpoints, changes, tasks, alerts) -> list[
         )
     for alert in alerts:
         items.append(
-            {"at": alert.created_at, "kind": "alert", "title": f"Alert: {alert.title}", "detail": alert.body}
+            {
+                "at": alert.created_at,
+                "kind": "alert",
+                "title": f"Alert: {alert.title}",
+                "detail": f"To {', '.join(alert.recipients)}. {alert.body}",
+            }
         )
     return sorted(items, key=lambda item: item["at"], reverse=True)
+
+
+def _one_per_firing(alerts) -> list[Alert]:
+    """One alert per playbook firing (a run raises one per recipient), with ``recipients`` listed."""
+    firings: dict[tuple, Alert] = {}
+    for alert in alerts:
+        key = (alert.run_id, alert.step_id) if alert.run_id else ("alert", alert.pk)
+        first = firings.setdefault(key, alert)
+        if first is alert:
+            alert.recipients = []
+        first.recipients.append(alert.recipient.username if alert.recipient else alert.email)
+        first.unread = getattr(first, "unread", False) or alert.read_at is None
+    return list(firings.values())
 
 
 def _account_context(request: HttpRequest, account: Account, **forms) -> dict:
@@ -312,11 +330,9 @@ def _account_context(request: HttpRequest, account: Account, **forms) -> dict:
         .select_related("assignee")
         .order_by(F("completed_at").desc(nulls_first=True), "due_date", "id")[:20]
     )
-    alerts = list(
-        Alert.objects.filter(account=account)
-        .select_related("recipient")
-        .order_by("-created_at", "-id")[:RECENT]
-    )
+    alerts = _one_per_firing(
+        Alert.objects.filter(account=account).select_related("recipient").order_by("-created_at", "-id")[:30]
+    )[:RECENT]
     contacts = list(Contact.objects.filter(account=account).order_by("-is_champion", "name", "id")[:8])
     assignees = assignable_users(request.user).order_by("username")
     override = explanation["override"]
@@ -579,21 +595,24 @@ def alerts(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _scoped_alert(request: HttpRequest, pk: int) -> Alert:
-    return get_object_or_404(Alert.objects.filter(account__in=visible_accounts(request.user)), pk=pk)
+def _my_alert(request: HttpRequest, pk: int) -> Alert:
+    """Reading and judging are the recipient's: a teammate's alert is visible but not theirs to judge."""
+    return get_object_or_404(
+        Alert.objects.filter(account__in=visible_accounts(request.user), recipient=request.user), pk=pk
+    )
 
 
 @login_required
 @require_POST
 def alert_read(request: HttpRequest, pk: int) -> HttpResponse:
-    work.mark_alert_read(alert=_scoped_alert(request, pk), now=timezone.now())
+    work.mark_alert_read(alert=_my_alert(request, pk), now=timezone.now())
     return _back(request, reverse("alerts"))
 
 
 @login_required
 @require_POST
 def alert_judge(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = _scoped_alert(request, pk)
+    alert = _my_alert(request, pk)
     verdict = request.POST.get("useful")
     if verdict not in ("yes", "no"):
         messages.error(request, "Say whether the alert was useful: yes or no.")

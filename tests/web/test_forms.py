@@ -8,7 +8,7 @@ from django.utils import timezone
 from health.models import Override
 from journeys.models import Milestone
 from playbooks.models import Alert, Task
-from tests.factories import AccountFactory
+from tests.factories import AccountFactory, AlertStepFactory
 from tests.web.conftest import give_history
 
 
@@ -235,3 +235,22 @@ def test_the_account_page_explains_a_drop_biggest_loss_first(world, csm_client, 
     assert response.context["score_delta"] == -46.6
     page = response.content.decode()
     assert "9 → 2" in page and "\u221270 pts" in page
+
+
+def test_an_alert_raised_for_several_people_shows_once_on_the_account_page(world, csm_client, account_a):
+    step = AlertStepFactory()
+    run = step.playbook.runs.create(account=account_a, trigger_key="k", fired_at=timezone.now())
+    for user in (world.csm_a, world.manager_a):
+        Alert.objects.create(
+            account=account_a,
+            recipient=user,
+            recipient_key=f"user:{user.pk}",
+            kind="x",
+            title="At risk",
+            run=run,
+            step=step,
+        )
+    response = csm_client.get(f"/accounts/{account_a.pk}/")
+    (alert,) = response.context["alerts"]
+    assert sorted(alert.recipients) == ["csm_a", "manager_a"]
+    assert [i["title"] for i in response.context["timeline"]].count("Alert: At risk") == 1

@@ -136,3 +136,15 @@ def test_out_of_range_ids_are_404s_not_500s(world, client, account_a):
     assert client.post(f"/tasks/{huge}/complete/").status_code == 404
     assert client.post(f"/alerts/{huge}/read/").status_code == 404
     assert client.get("/", {"owner": "9" * 20}).status_code == 200
+
+
+def test_a_teammates_alert_is_listed_but_only_its_recipient_judges_it(world, client, account_a):
+    alert = make_alert(account_a, world.manager_a, "For the manager")
+    client.force_login(world.csm_a)
+    page = client.get("/alerts/", {"scope": "team"}).content.decode()
+    assert "For the manager" in page
+    assert f"/alerts/{alert.pk}/read/" not in page
+    assert client.post(f"/alerts/{alert.pk}/read/").status_code == 404
+    assert client.post(f"/alerts/{alert.pk}/judge/", {"useful": "no"}).status_code == 404
+    alert.refresh_from_db()
+    assert alert.read_at is None and alert.useful is None
