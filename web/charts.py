@@ -15,10 +15,12 @@ BAND_ORDER = ("red", "yellow", "green", "unscored")
 BAND_LABELS = {"red": "Red", "yellow": "Yellow", "green": "Green", "unscored": "Unscored"}
 
 
-def _svg(width: float, height: float, body: str, *, label: str, css: str = "chart") -> SafeString:
+def _svg(
+    width: float, height: float, body: str, *, label: str, css: str = "chart", aspect: str = "xMidYMid meet"
+) -> SafeString:
     return mark_safe(  # noqa: S308 - every piece of text in body was escaped by its builder
         f'<svg class="{css}" viewBox="0 0 {width:g} {height:g}" role="img" aria-label="{escape(label)}"'
-        f' preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">'
+        f' preserveAspectRatio="{aspect}" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{escape(label)}</title>{body}</svg>"
     )
 
@@ -192,7 +194,7 @@ def stacked_band_bar(counts: dict[str, int]) -> SafeString:
         )
         x += w
     label = ", ".join(f"{BAND_LABELS[b]} {counts.get(b, 0)}" for b in BAND_ORDER)
-    return _svg(width, height, "".join(parts), label=label, css="stack")
+    return _svg(width, height, "".join(parts), label=label, css="stack", aspect="none")
 
 
 def funnel(stages: Sequence[tuple[str, int]]) -> SafeString:

@@ -125,8 +125,8 @@ def test_top_bar_counts_my_open_tasks_and_unread_alerts(world, client, account_a
     make_task(account_a, world.csm_a2, "Not mine")
     client.force_login(world.csm_a)
     response = client.get("/journeys/")
-    assert response.context["nav_open_tasks"] == 2
-    assert response.context["nav_unread_alerts"] == 1
+    assert response.context["nav_open_tasks"]() == 2
+    assert response.context["nav_unread_alerts"]() == 1
 
 
 def test_out_of_range_ids_are_404s_not_500s(world, client, account_a):
