@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.visibility import is_manager, visible_accounts
 from reports.portfolio import CsmBook, portfolio_report
-from reports.renewals import MAX_WINDOW_DAYS, RenewalsReport, renewals_report
+from reports.renewals import MAX_WINDOW_DAYS, RenewalsReport, parse_days, renewals_report
 
 
 class IsManager(permissions.BasePermission):
@@ -19,15 +19,6 @@ class IsManager(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return is_manager(request.user)
-
-
-def parse_days(raw: str | None, *, default: int = 90) -> int:
-    """`?days=`: a whole number of days from 1 to MAX_WINDOW_DAYS."""
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WINDOW_DAYS:
-        raise ValueError(f"must be a whole number from 1 to {MAX_WINDOW_DAYS}")
-    return int(raw)
 
 
 def renewals_json(report: RenewalsReport) -> dict:

@@ -24,6 +24,15 @@ def band_key(band: str | None) -> str:
     return band or "unscored"
 
 
+def parse_days(raw: str | None, *, default: int = 90) -> int:
+    """A window given as text (`?days=`): a whole number of days from 1 to MAX_WINDOW_DAYS."""
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WINDOW_DAYS:
+        raise ValueError(f"must be a whole number from 1 to {MAX_WINDOW_DAYS}")
+    return int(raw)
+
+
 def renewal_rates() -> dict[str, Decimal]:
     """The renewal rate of each band (settings.LIFELINE_RENEWAL_RATES), as decimals."""
     return {band: Decimal(str(settings.LIFELINE_RENEWAL_RATES[band])) for band in BANDS}

@@ -36,7 +36,7 @@ from playbooks.models import Alert, Task
 from reports.book import annotate_book, band_totals, order_book, sparklines
 from reports.lifecycle import journeys_report
 from reports.portfolio import portfolio_report
-from reports.renewals import WINDOWS, renewals_report
+from reports.renewals import WINDOWS, parse_days, renewals_report
 from web import charts
 from web.forms import BookFilterForm, OverrideForm, SnoozeForm, TaskForm, TouchpointForm
 
@@ -628,10 +628,10 @@ def alert_judge(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def renewals(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
-    raw = request.GET.get("days", "90")
-    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= 3650 else None
-    if days is None:
-        messages.error(request, "The window is a number of days from 1 to 3650; showing 90.")
+    try:
+        days = parse_days(request.GET.get("days"))
+    except ValueError as exc:
+        messages.error(request, f"The window (days) {exc}; showing 90 days.")
         days = 90
     report = renewals_report(accounts=visible_accounts(request.user), days=days, today=timezone.localdate())
     bands = defaultdict(Decimal, report.arr_by_band)
