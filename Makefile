@@ -35,7 +35,9 @@ run: $(VENV)/.run-deps
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python manage.py setup_schedules
-	@echo "Running the pipeline once (journeys → health → playbooks → emails); beat runs it every 15 minutes."
+	@echo "Scoring the last 90 days (first time only) and running the pipeline once; beat runs it every 15 minutes."
+	$(BIN)/python manage.py evaluate_journeys > /dev/null
+	$(BIN)/python manage.py recompute_health --backfill-days 90 --every-days 7 --quiet
 	$(BIN)/python manage.py run_pipeline > /dev/null
 	@echo
 	@echo "  Lifeline is starting on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/)"

@@ -432,6 +432,24 @@ def run_recompute_step(*, now: dt.datetime | None = None) -> HealthChanges | Non
         return recompute_health(now=now or timezone.now())
 
 
+def backfill_history(*, until: dt.datetime, days: int, every_days: int) -> list[dt.datetime]:
+    """Score every active account as of past midnights (UTC) from ``until - days``, oldest first.
+
+    Uses only what was known at each date (the metrics are as-of), so a new installation's charts
+    show the last months at once. Dates that already have scores are left alone; returns the
+    dates scored.
+    """
+    last = until.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    dates = [last - dt.timedelta(days=d) for d in range(days, 0, -every_days)]
+    done = set(
+        HealthScore.objects.filter(computed_at__in=dates).values_list("computed_at", flat=True).distinct()
+    )
+    todo = [when for when in dates if when not in done]
+    for when in todo:
+        recompute_health(now=when)
+    return todo
+
+
 # --- preview of a draft ------------------------------------------------------------------------
 
 
