@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "playbooks",
     "reports",
     "web",
+    "ops",
 ]
 
 MIDDLEWARE = [
