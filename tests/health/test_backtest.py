@@ -1,0 +1,178 @@
+"""Backtests: scores as of a past date against what happened after (issue 9), worked out by hand.
+
+The scorecard (``linear_logins``): logins in the 7 days before T, 0 → 0 points, 10 → 100.
+The backtest date is 2026-03-10, so T is 2026-03-11 00:00 UTC and the logins that count are
+those from 2026-03-04 00:00 to 2026-03-10 23:59.
+"""
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from accounts.models import Account
+from health.backtest import backtest, compare_backtests, rank_auc, validate_backtest
+from tests.factories import AccountFactory
+from tests.health.conftest import events, measure, scorecard
+
+AS_OF = dt.date(2026, 3, 10)
+
+
+def logins(account: Account, n: int, *, day: str = "2026-03-09 10:00") -> None:
+    if n:
+        events(account, *[("login", day, None, None)] * n)
+
+
+def account_with(n_logins: int, **fields) -> Account:
+    account = AccountFactory(**fields)
+    logins(account, n_logins)
+    return account
+
+
+# --- AUC --------------------------------------------------------------------------------------
+
+
+def test_rank_auc_of_separating_reversed_and_tied_scores():
+    assert rank_auc([1, 2, 3, 4], [False, False, True, True]) == 1.0
+    assert rank_auc([1, 2, 3, 4], [True, True, False, False]) == 0.0
+    assert rank_auc([5, 5, 5, 5], [True, False, True, False]) == 0.5
+    # 1 positive at 2, negatives at 1, 2, 3: beats one, ties one, loses one → (1 + 0.5) / 3.
+    assert rank_auc([1, 2, 2, 3], [False, True, False, False]) == pytest.approx(0.5)
+    assert rank_auc([1, 2], [True, True]) is None
+
+
+# --- churned ----------------------------------------------------------------------------------
+
+
+def test_scores_that_separate_churners_perfectly_have_auc_one_and_band_rates(linear_logins):
+    account_with(10)  # 100, green
+    account_with(5)  # 50, yellow
+    account_with(0, churned_at=dt.date(2026, 4, 1), status="churned")  # 0, red, churns
+    account_with(2, churned_at=dt.date(2026, 5, 1), status="churned")  # 20, red, churns
+    result = backtest(scorecard=linear_logins, as_of=AS_OF, outcome="churned", horizon_days=180)
+    assert (result.accounts, result.positives, result.auc) == (4, 2, 1.0)
+    rates = {b.band: (b.accounts, b.outcome_rate) for b in result.bands}
+    assert rates == {"red": (2, 1.0), "yellow": (1, 0.0), "green": (1, 0.0)}
+    deciles = [(d.decile, d.accounts, d.positives, d.min_score, d.lift) for d in result.deciles]
+    assert deciles == [(1, 1, 1, 0.0, 2.0), (3, 1, 1, 20.0, 2.0), (6, 1, 0, 50.0, 0.0), (8, 1, 0, 100.0, 0.0)]
+
+
+def test_reversed_scores_have_auc_zero_and_ties_one_half(linear_logins):
+    account_with(10, churned_at=dt.date(2026, 4, 1), status="churned")
+    account_with(8, churned_at=dt.date(2026, 4, 1), status="churned")
+    account_with(1)
+    account_with(0)
+    assert backtest(scorecard=linear_logins, as_of=AS_OF, outcome="churned", horizon_days=180).auc == 0.0
+    Account.objects.all().delete()
+    for churned in (True, False, True, False):
+        account_with(3, **({"churned_at": dt.date(2026, 4, 1), "status": "churned"} if churned else {}))
+    assert backtest(scorecard=linear_logins, as_of=AS_OF, outcome="churned", horizon_days=180).auc == 0.5
+
+
+def test_churn_after_the_horizon_is_not_an_outcome(linear_logins):
+    account_with(0, churned_at=dt.date(2026, 3, 10) + dt.timedelta(days=31), status="churned")
+    account_with(0, churned_at=dt.date(2026, 3, 10) + dt.timedelta(days=30), status="churned")
+    result = backtest(scorecard=linear_logins, as_of=AS_OF, outcome="churned", horizon_days=30)
+    assert (result.accounts, result.positives, result.auc) == (2, 1, 0.5)  # both score 0: a tie
+
+
+# --- eligibility and as-of --------------------------------------------------------------------
+
+
+def test_accounts_not_started_or_already_churned_are_left_out_and_counted(linear_logins):
+    account_with(1)  # in: contract started 2026-01-01
+    account_with(1, contract_start=AS_OF)  # in: started on the day
+    account_with(1, contract_start=AS_OF + dt.timedelta(days=1))  # not started
+    account_with(1, contract_start=None)  # in: first event 2026-03-09
+    late = AccountFactory(contract_start=None)
+    logins(late, 1, day="2026-03-11 00:00")  # first event after T: not started
+    AccountFactory(contract_start=None)  # no contract, no event: not started
+    account_with(1, churned_at=AS_OF, status="churned")  # churned on the day: out
+    account_with(1, status="churned", churned_at=None)  # churned, date unknown: out
+    account_with(1, churned_at=AS_OF + dt.timedelta(days=1), status="churned")  # in, churns next day
+    result = backtest(scorecard=linear_logins, as_of=AS_OF, outcome="churned", horizon_days=90)
+    assert result.accounts == 4
+    assert result.positives == 1
+    assert result.excluded == {"not_started": 3, "churned": 2, "unscored": 0}
+
+
+def test_the_score_reads_only_what_was_known_at_the_end_of_the_day(linear_logins):
+    known = AccountFactory()
+    logins(known, 5, day="2026-03-10 23:30")  # the last minutes of the day count: 50
+    later = AccountFactory()
+    logins(later, 10, day="2026-03-11 00:00")  # the next day does not: 0
+    later.churned_at, later.status = dt.date(2026, 4, 1), "churned"
+    later.save(update_fields=["churned_at", "status"])
+    result = backtest(scorecard=linear_logins, as_of=AS_OF, outcome="churned", horizon_days=90)
+    assert result.auc == 1.0
+    assert {(d.min_score, d.positives) for d in result.deciles} == {(0.0, 1), (50.0, 0)}
+
+
+def test_a_segment_scorecard_backtests_only_its_segment(linear_logins):
+    card = scorecard(
+        [
+            measure(
+                "logins",
+                "event_count",
+                {"type": "linear", "zero_at": 0, "full_at": 10},
+                event="login",
+                days=7,
+            )
+        ],
+        segment="enterprise",
+        publish=False,
+    )
+    account_with(1, segment="enterprise")
+    account_with(1, segment="smb")
+    assert backtest(scorecard=card, as_of=AS_OF, outcome="churned", horizon_days=90).accounts == 1
+    assert backtest(scorecard=linear_logins, as_of=AS_OF, outcome="churned", horizon_days=90).accounts == 2
+
+
+# --- renewed and event outcomes ---------------------------------------------------------------
+
+
+def test_renewed_counts_accounts_renewing_in_the_window_that_did_not_churn(linear_logins):
+    account_with(9, renewal_date=dt.date(2026, 6, 1))  # renewed: positive, 90
+    account_with(1, renewal_date=dt.date(2026, 6, 1), churned_at=dt.date(2026, 6, 15), status="churned")
+    account_with(5, renewal_date=dt.date(2027, 1, 1))  # renewal after the window: left out
+    result = backtest(scorecard=linear_logins, as_of=AS_OF, outcome="renewed", horizon_days=180)
+    assert (result.accounts, result.positives, result.auc) == (2, 1, 1.0)
+    assert result.excluded["no_renewal_in_window"] == 1
+
+
+def test_event_outcome_is_at_least_one_event_within_the_days_after(linear_logins):
+    first = account_with(8)
+    events(first, ("purchase", "2026-04-09 23:00", None, None))  # day 30: in
+    second = account_with(2)
+    events(second, ("purchase", "2026-04-10 00:00", None, None))  # day 31: out
+    events(second, ("purchase", "2026-03-10 12:00", None, None))  # before T: out
+    outcome = {"event": "purchase", "within_days": 30}
+    result = backtest(scorecard=linear_logins, as_of=AS_OF, outcome=outcome, horizon_days=None)
+    assert (result.accounts, result.positives, result.auc, result.horizon_days) == (2, 1, 1.0, 30)
+
+
+def test_bad_parameters_name_their_field():
+    with pytest.raises(ValidationError) as error:
+        validate_backtest({"as_of": "10/03/2026", "outcome": "upsold", "horizon_days": 0})
+    assert set(error.value.message_dict) == {"as_of", "outcome", "horizon_days"}
+    with pytest.raises(ValidationError) as error:
+        validate_backtest(
+            {"as_of": "2026-03-10", "outcome": {"event": "x", "within_days": 30}, "horizon_days": 60}
+        )
+    assert set(error.value.message_dict) == {"horizon_days"}
+    with pytest.raises(ValidationError) as error:
+        validate_backtest({"as_of": "2026-03-10", "outcome": {"event": "", "within_days": 30}})
+    assert set(error.value.message_dict) == {"outcome.event"}
+
+
+def test_two_scorecards_side_by_side_on_the_same_accounts(linear_logins):
+    flat = scorecard(
+        [measure("tickets", "open_tickets", {"type": "linear", "zero_at": 5, "full_at": 0})], publish=False
+    )
+    account_with(10)
+    account_with(0, churned_at=dt.date(2026, 4, 1), status="churned")
+    current, draft = compare_backtests(
+        scorecard=linear_logins, other=flat, as_of=AS_OF, outcome="churned", horizon_days=90
+    )
+    assert (current.accounts, current.auc) == (2, 1.0)
+    assert (draft.accounts, draft.auc) == (2, 0.5)  # no tickets anywhere: every score 100
