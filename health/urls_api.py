@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from health import api
+from health import api, backtest_api
 
 router = SimpleRouter()
 router.register("scorecards", api.ScorecardViewSet, basename="scorecard")
@@ -21,5 +21,10 @@ urlpatterns = [
         name="account-health-override",
     ),
     path("health/recompute/", api.RecomputeView.as_view(), name="health-recompute"),
+    path(
+        "scorecards/<int:pk>/backtest/",
+        backtest_api.ScorecardBacktestView.as_view(),
+        name="scorecard-backtest",
+    ),
     *router.urls,
 ]

@@ -176,3 +176,76 @@ def test_two_scorecards_side_by_side_on_the_same_accounts(linear_logins):
     )
     assert (current.accounts, current.auc) == (2, 1.0)
     assert (draft.accounts, draft.auc) == (2, 0.5)  # no tickets anywhere: every score 100
+
+
+# --- API and command --------------------------------------------------------------------------
+
+URL = "/api/v1/scorecards/{}/backtest/"
+BODY = {"as_of": "2026-03-10", "outcome": "churned", "horizon_days": 180}
+
+
+@pytest.fixture
+def two_teams(world, linear_logins):
+    """Team A: a healthy account and one that churns; team B: one account that churns."""
+    account_with(5, team=world.team_a, owner=world.csm_a)  # 50: beats team A's churner, not team B's (90)
+    account_with(0, team=world.team_a, owner=world.csm_a, churned_at=dt.date(2026, 4, 1), status="churned")
+    account_with(9, team=world.team_b, owner=world.csm_b, churned_at=dt.date(2026, 4, 1), status="churned")
+    return world
+
+
+def test_api_backtest_for_an_admin_covers_every_account(two_teams, linear_logins, api):
+    response = api(two_teams.admin).post(URL.format(linear_logins.pk), BODY, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["accounts"], body["positives"], body["auc"]) == (3, 2, 0.5)
+    assert [b["band"] for b in body["bands"]] == ["red", "yellow", "green"]
+    assert body["bands"][0] == {"band": "red", "accounts": 1, "positives": 1, "outcome_rate": 1.0}
+    assert {"decile", "accounts", "outcome_rate", "lift"} <= set(body["deciles"][0])
+
+
+def test_api_backtest_for_a_manager_covers_their_teams_and_csms_may_not(two_teams, linear_logins, api):
+    response = api(two_teams.manager_a).post(URL.format(linear_logins.pk), BODY, format="json")
+    assert response.status_code == 200
+    assert (response.json()["accounts"], response.json()["auc"]) == (2, 1.0)
+    assert api(two_teams.csm_a).post(URL.format(linear_logins.pk), BODY, format="json").status_code == 403
+    assert api().post(URL.format(linear_logins.pk), BODY, format="json").status_code in (401, 403)
+    assert api(two_teams.admin).post(URL.format(999999), BODY, format="json").status_code == 404
+
+
+def test_api_bad_input_is_a_400_naming_the_field(two_teams, linear_logins, api):
+    client = api(two_teams.admin)
+    response = client.post(URL.format(linear_logins.pk), {**BODY, "as_of": "soon"}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"as_of"}
+    response = client.post(URL.format(linear_logins.pk), {**BODY, "horizon_days": "a year"}, format="json")
+    assert set(response.json()) == {"horizon_days"}
+    response = client.post(URL.format(linear_logins.pk) + "?compare=x", BODY, format="json")
+    assert (response.status_code, set(response.json())) == (400, {"compare"})
+    response = client.post(URL.format(linear_logins.pk), {**BODY, "compare": 999999}, format="json")
+    assert (response.status_code, set(response.json())) == (400, {"compare"})
+
+
+def test_api_compares_two_scorecards(two_teams, linear_logins, api):
+    flat = scorecard(
+        [measure("tickets", "open_tickets", {"type": "linear", "zero_at": 5, "full_at": 0})], publish=False
+    )
+    response = api(two_teams.manager_a).post(
+        URL.format(linear_logins.pk) + f"?compare={flat.pk}", BODY, format="json"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["auc"], body["compare"]["scorecard"], body["compare"]["auc"]) == (1.0, flat.pk, 0.5)
+
+
+def test_command_prints_the_table(two_teams, linear_logins):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command(
+        "backtest", str(linear_logins.pk), "--as-of", "2026-03-10", "--horizon-days", "180", stdout=out
+    )
+    text = out.getvalue()
+    assert "accounts 3, positives 2, AUC 0.500" in text
+    assert "red" in text and "decile" in text
