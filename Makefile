@@ -11,11 +11,19 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lifeline
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL)
 
-.PHONY: run test lint fmt services clean help
+# make run-prod: the production processes (Procfile) locally, on PostgreSQL and Redis, DEBUG off.
+PROD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lifeline
+PROD_BROKER_URL ?= redis://127.0.0.1:6379/0
+PROD_ENV := DEBUG=false DATABASE_URL=$(PROD_DATABASE_URL) CELERY_BROKER_URL=$(PROD_BROKER_URL) \
+	SECRET_KEY=$${SECRET_KEY:-run-prod-on-this-machine-only} PORT=$(PORT) HOST=$(HOST) \
+	$(if $(EMAIL_HOST),,EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend)
+
+.PHONY: run run-prod test lint fmt services clean help
 
 help:
 	@echo "make run    install, migrate, load demo data, start web + worker + beat (SQLite, no servers)"
 	@echo "make test   the whole suite on PostgreSQL and Redis, with ruff and the migrations check"
+	@echo "make run-prod  the Procfile (gunicorn, worker, beat) on PostgreSQL and Redis with DEBUG off"
 	@echo "make lint   ruff check and format check;  make fmt  rewrite with ruff format"
 
 $(VENV)/bin/python:
@@ -48,6 +56,13 @@ run: $(VENV)/.run-deps
 	@echo "  Ctrl-C stops the web app, the worker and beat."
 	@echo
 	LIFELINE_HOST=$(HOST) LIFELINE_PORT=$(PORT) PATH="$(BIN):$$PATH" $(BIN)/honcho -f Procfile.dev start
+
+run-prod: $(VENV)/.run-deps
+	$(PROD_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
+	$(PROD_ENV) $(BIN)/python manage.py migrate --noinput
+	$(PROD_ENV) $(BIN)/python manage.py setup_schedules
+	@echo "  Lifeline (gunicorn, DEBUG off) is starting on http://$(HOST):$(PORT)/ ; /readyz says if it can serve."
+	$(PROD_ENV) PATH="$(BIN):$$PATH" $(BIN)/honcho -f Procfile start web worker beat
 
 services:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)

@@ -1,0 +1,22 @@
+"""gunicorn settings for production (``gunicorn config.wsgi -c config/gunicorn.py``), from the environment."""
+
+import multiprocessing
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - behind a proxy
+# Sync workers: pages and the API are short database-bound requests. 2-4 per core is usual.
+workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8)))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# An events batch of 10,000 rows takes a few seconds; anything near 60 s is a bug, not a load.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then so a slow leak cannot grow for months.
+max_requests = 2000
+max_requests_jitter = 200
+# The proxy in front sets X-Forwarded-*; trust it only from where it runs.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = "-"
+errorlog = "-"
+# No query strings in the access log (they may carry search terms, i.e. personal data).
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms "%({x-request-id}o)s"'
