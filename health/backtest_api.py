@@ -6,17 +6,19 @@ the same accounts, with a second scorecard, so a draft can be judged against the
 """
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions
+from rest_framework import permissions, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.visibility import is_manager, visible_accounts
+from accounts.visibility import is_admin, is_manager, visible_accounts
 from health.backtest import backtest, compare_backtests, validate_backtest
 from health.models import Scorecard
+from health.suggestions import suggest_weights, validate_suggestion
 
 
 class IsManagerOrAdmin(permissions.BasePermission):
@@ -24,6 +26,13 @@ class IsManagerOrAdmin(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return is_manager(request.user)
+
+
+class IsAdmin(permissions.BasePermission):
+    message = "Only admins may create scorecards."
+
+    def has_permission(self, request, view) -> bool:
+        return is_admin(request.user)
 
 
 class ScorecardBacktestView(APIView):
@@ -63,3 +72,27 @@ def _compare_id(raw) -> int | None:
     if isinstance(raw, bool) or not str(raw).isdigit():
         raise ValidationError({"compare": ["must be a scorecard id"]})
     return int(raw)
+
+
+class ScorecardSuggestWeightsView(APIView):
+    """`POST /scorecards/{id}/suggest-weights/` (admins): fitted weights saved as a new draft, both AUCs.
+
+    Body: ``{"fit_as_of", "eval_as_of", "outcome", "horizon_days"}``; 201 with the draft.
+    """
+
+    permission_classes = [permissions.IsAuthenticated, IsAdmin]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: int) -> Response:
+        scorecard = get_object_or_404(Scorecard.objects.prefetch_related("measures"), pk=pk)
+        fit_as_of, eval_as_of, parsed = validate_suggestion(request.data)
+        suggestion = suggest_weights(
+            actor=request.user,
+            scorecard=scorecard,
+            fit_as_of=fit_as_of,
+            eval_as_of=eval_as_of,
+            outcome=parsed.outcome,
+            horizon_days=parsed.horizon_days,
+            now=timezone.now(),
+        )
+        return Response(suggestion.as_json(), status=status.HTTP_201_CREATED)

@@ -26,5 +26,10 @@ urlpatterns = [
         backtest_api.ScorecardBacktestView.as_view(),
         name="scorecard-backtest",
     ),
+    path(
+        "scorecards/<int:pk>/suggest-weights/",
+        backtest_api.ScorecardSuggestWeightsView.as_view(),
+        name="scorecard-suggest-weights",
+    ),
     *router.urls,
 ]

@@ -249,3 +249,91 @@ def test_command_prints_the_table(two_teams, linear_logins):
     text = out.getvalue()
     assert "accounts 3, positives 2, AUC 0.500" in text
     assert "red" in text and "decile" in text
+
+
+# --- generated history: the outcome depends on logins only ------------------------------------
+
+FIT, EVAL = dt.date(2026, 3, 10), dt.date(2026, 5, 10)
+PURCHASE = {"event": "purchase", "within_days": 30}
+
+
+def _count(name: str, n: int, day: str) -> list[tuple]:
+    return [(name, day, None, None)] * n
+
+
+@pytest.fixture
+def logins_drive_purchases(db):
+    """40 accounts; on each date those with 5+ logins in the week before buy within 30 days; views: noise."""
+    for i in range(40):
+        account = AccountFactory()
+        fit_logins, eval_logins = i % 10, (i * 3) % 10
+        rows = _count("login", fit_logins, "2026-03-09 10:00") + _count(
+            "view", (i // 4) % 10, "2026-03-09 11:00"
+        )
+        rows += _count("login", eval_logins, "2026-05-09 10:00") + _count(
+            "view", (i // 4 + 5) % 10, "2026-05-09 11:00"
+        )
+        if fit_logins >= 5:
+            rows.append(("purchase", "2026-03-20 10:00", None, None))
+        if eval_logins >= 5:
+            rows.append(("purchase", "2026-05-20 10:00", None, None))
+        events(account, *rows)
+    linear = {"type": "linear", "zero_at": 0, "full_at": 10}
+    return scorecard(
+        [
+            measure("logins", "event_count", linear, event="login", days=7),
+            measure("views", "event_count", linear, event="view", days=7),
+        ],
+        publish=False,
+    )
+
+
+def test_generated_history_the_predictive_measure_has_a_high_auc_and_the_other_about_half(
+    logins_drive_purchases,
+):
+    linear = {"type": "linear", "zero_at": 0, "full_at": 10}
+    logins_only = scorecard([measure("logins", "event_count", linear, event="login", days=7)], publish=False)
+    views_only = scorecard([measure("views", "event_count", linear, event="view", days=7)], publish=False)
+    assert backtest(scorecard=logins_only, as_of=EVAL, outcome=PURCHASE, horizon_days=None).auc == 1.0
+    assert 0.3 <= backtest(scorecard=views_only, as_of=EVAL, outcome=PURCHASE, horizon_days=None).auc <= 0.7
+
+
+def test_suggested_weights_favour_the_predictive_measure_as_an_audited_draft(logins_drive_purchases):
+    from accounts.models import AuditEntry
+    from health.models import Scorecard
+    from health.suggestions import suggest_weights
+    from tests.health.conftest import T
+
+    suggestion = suggest_weights(
+        actor=None,
+        scorecard=logins_drive_purchases,
+        fit_as_of=FIT,
+        eval_as_of=EVAL,
+        outcome=PURCHASE,
+        horizon_days=None,
+        now=T,
+    )
+    draft = suggestion.scorecard
+    weights = {m.key: m.weight for m in draft.measures.all()}
+    assert weights["logins"] > weights.get("views", 0) * 3
+    assert suggestion.coefficients["logins"] > abs(suggestion.coefficients["views"])
+    assert draft.status == Scorecard.Status.DRAFT and draft.derived_from_id == logins_drive_purchases.pk
+    assert suggestion.suggested_result.auc >= 0.95
+    assert suggestion.suggested_result.auc > suggestion.base_result.auc
+    assert suggestion.suggested_result.accounts == suggestion.base_result.accounts == 40
+    assert AuditEntry.objects.filter(action="scorecard.created", target_id=str(draft.pk)).exists()
+
+
+def test_suggest_weights_api_is_for_admins_and_names_bad_fields(logins_drive_purchases, world, api):
+    url = f"/api/v1/scorecards/{logins_drive_purchases.pk}/suggest-weights/"
+    body = {"fit_as_of": "2026-03-10", "eval_as_of": "2026-05-10", "outcome": PURCHASE}
+    assert api(world.manager_a).post(url, body, format="json").status_code == 403
+    response = api(world.admin).post(url, {**body, "eval_as_of": "2026-03-20"}, format="json")
+    assert (response.status_code, set(response.json())) == (400, {"eval_as_of"})
+    response = api(world.admin).post(url, {**body, "fit_as_of": "x"}, format="json")
+    assert (response.status_code, set(response.json())) == (400, {"fit_as_of"})
+    response = api(world.admin).post(url, body, format="json")
+    assert response.status_code == 201
+    result = response.json()
+    assert result["scorecard"]["status"] == "draft"
+    assert result["auc_suggested"] > result["auc_base"]
