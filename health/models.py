@@ -154,3 +154,21 @@ class Override(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} → {self.band} until {self.expires_at:%Y-%m-%d}"
+
+
+class RenewalRates(models.Model):
+    """Renewal rate per band learned from past renewals and churns (band 90 days before), one row a day."""
+
+    learned_on = models.DateField(unique=True)  # one snapshot a day; the forecast reads the newest
+    lookback_days = models.PositiveSmallIntegerField()
+    lead_days = models.PositiveSmallIntegerField()
+    # {band: {"renewals": n, "churns": n, "rate": 0.93 or null when too few outcomes}}, band incl. "unscored"
+    bands = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-learned_on"]
+        verbose_name_plural = "renewal rates"
+
+    def __str__(self) -> str:
+        return f"Renewal rates learned on {self.learned_on}"

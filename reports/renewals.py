@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from accounts.models import Account
+from health.renewal_forecast import forecast_rates
 
 BANDS = ("red", "yellow", "green", "unscored")
 WINDOWS = (30, 60, 90, 180)
@@ -34,8 +35,10 @@ def parse_days(raw: str | None, *, default: int = 90) -> int:
 
 
 def renewal_rates() -> dict[str, Decimal]:
-    """The renewal rate of each band (settings.LIFELINE_RENEWAL_RATES), as decimals."""
-    return {band: Decimal(str(settings.LIFELINE_RENEWAL_RATES[band])) for band in BANDS}
+    """The renewal rate of each band: learned from past renewals where there are enough (health's
+    newest snapshot), else settings.LIFELINE_RENEWAL_RATES. One query."""
+    defaults = {band: Decimal(str(settings.LIFELINE_RENEWAL_RATES[band])) for band in BANDS}
+    return forecast_rates(defaults=defaults)
 
 
 @dataclass
@@ -82,7 +85,7 @@ def renewals_report(
     """Active accounts of ``accounts`` renewing within ``days`` from ``today`` (inclusive), with sums.
 
     ARR at risk is the ARR of red accounts; the forecast weighs each account's ARR by its band's
-    renewal rate. One query.
+    renewal rate. One query, and one for the rates unless given.
     """
     rates = dict(rates or renewal_rates())
     end = today + dt.timedelta(days=days)

@@ -1,0 +1,151 @@
+"""The learned renewal forecast: each band's renewal rate measured from what really happened (issue 9).
+
+An outcome is a renewal or a churn in the last ``lookback_days``:
+
+- a churn: ``churned_at`` in the window;
+- a renewal: the audit log shows the account's renewal date moved forward from a date in the
+  window (the CRM rolls the date on when the contract renews).
+
+Each outcome takes the band the account had ``lead_days`` before it: its latest score at or
+before that day's end, if no older than ``BAND_TOLERANCE_DAYS`` (else "unscored"). A band's rate
+is renewals ÷ (renewals + churns) once it has ``min_outcomes`` of them; with fewer, the configured
+default (``LIFELINE_RENEWAL_RATES``) is kept. ``snapshot_renewal_rates`` stores the result for a
+day (run it daily: ``manage.py learn_renewal_rates``); ``forecast_rates`` is what the renewals
+report weighs ARR with.
+"""
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import reduce
+from operator import or_
+
+from django.db import transaction
+from django.db.models import Q
+
+from accounts.models import Account, AuditEntry
+from health.models import HealthScore, RenewalRates
+
+BANDS = ("red", "yellow", "green", "unscored")
+BAND_TOLERANCE_DAYS = 14
+CHUNK = 200  # outcomes per history query (keeps the OR of ranges small)
+
+
+@dataclass(frozen=True)
+class BandOutcomes:
+    renewals: int
+    churns: int
+    rate: float | None  # None: fewer outcomes than the minimum
+
+
+def _date(value) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def past_outcomes(*, today: dt.date, lookback_days: int) -> list[tuple[int, dt.date, bool]]:
+    """(account id, date, renewed) for every renewal and churn in ``[today - lookback_days, today)``."""
+    start = today - dt.timedelta(days=lookback_days)
+    outcomes = [
+        (pk, churned_at, False)
+        for pk, churned_at in Account.objects.filter(churned_at__gte=start, churned_at__lt=today)
+        .order_by()
+        .values_list("pk", "churned_at")
+    ]
+    moves = (
+        AuditEntry.objects.filter(
+            target_type=Account._meta.label_lower, action="account.changed", changes__has_key="renewal_date"
+        )
+        .filter(at__gte=dt.datetime.combine(start - dt.timedelta(days=366), dt.time(), tzinfo=dt.UTC))
+        .order_by()
+        .values_list("target_id", "changes")
+    )
+    for target_id, changes in moves:
+        pair = changes["renewal_date"]
+        before, after = (
+            (_date(pair[0]), _date(pair[1])) if isinstance(pair, list) and len(pair) == 2 else (None, None)
+        )
+        if before and after and after > before and start <= before < today and target_id.isdigit():
+            outcomes.append((int(target_id), before, True))
+    return outcomes
+
+
+def bands_before(outcomes: list[tuple[int, dt.date, bool]], *, lead_days: int) -> list[str]:
+    """The band each outcome's account had ``lead_days`` before it ("unscored" when none is known)."""
+    bands = []
+    for first in range(0, len(outcomes), CHUNK):
+        chunk = outcomes[first : first + CHUNK]
+        ranges = []
+        for pk, day, _ in chunk:
+            end = dt.datetime.combine(day - dt.timedelta(days=lead_days - 1), dt.time(), tzinfo=dt.UTC)
+            ranges.append((pk, end - dt.timedelta(days=BAND_TOLERANCE_DAYS), end))
+        where = reduce(
+            or_, (Q(account_id=pk, computed_at__gte=lo, computed_at__lt=hi) for pk, lo, hi in ranges)
+        )
+        rows = HealthScore.objects.filter(where).order_by().values_list("account_id", "computed_at", "band")
+        by_account: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
+        for pk, lo, hi in ranges:
+            by_account.setdefault(pk, []).append((lo, hi))
+        latest: dict[tuple[int, dt.datetime], tuple[dt.datetime, str]] = {}
+        for pk, computed_at, band in rows:
+            for lo, hi in by_account[pk]:
+                if lo <= computed_at < hi:
+                    key = (pk, hi)
+                    if key not in latest or latest[key][0] < computed_at:
+                        latest[key] = (computed_at, band)
+        bands.extend((latest.get((pk, hi), (None, ""))[1] or "unscored") for pk, _, hi in ranges)
+    return bands
+
+
+def learn_renewal_rates(
+    *, today: dt.date, lookback_days: int = 365, lead_days: int = 90, min_outcomes: int = 20
+) -> dict[str, BandOutcomes]:
+    """Renewals and churns per band (as of ``lead_days`` before each) and the rate where there are enough."""
+    outcomes = past_outcomes(today=today, lookback_days=lookback_days)
+    counts = {band: [0, 0] for band in BANDS}
+    for (_, _, renewed), band in zip(outcomes, bands_before(outcomes, lead_days=lead_days), strict=True):
+        counts[band][0 if renewed else 1] += 1
+    return {
+        band: BandOutcomes(
+            renewals,
+            churns,
+            round(renewals / (renewals + churns), 4) if renewals + churns >= min_outcomes else None,
+        )
+        for band, (renewals, churns) in counts.items()
+    }
+
+
+@transaction.atomic
+def snapshot_renewal_rates(
+    *, today: dt.date, lookback_days: int = 365, lead_days: int = 90, min_outcomes: int = 20
+) -> RenewalRates:
+    """Learn the rates and keep them as today's snapshot (a second run the same day replaces it)."""
+    learned = learn_renewal_rates(
+        today=today, lookback_days=lookback_days, lead_days=lead_days, min_outcomes=min_outcomes
+    )
+    snapshot, _ = RenewalRates.objects.update_or_create(
+        learned_on=today,
+        defaults={
+            "lookback_days": lookback_days,
+            "lead_days": lead_days,
+            "bands": {
+                b: {"renewals": o.renewals, "churns": o.churns, "rate": o.rate} for b, o in learned.items()
+            },
+        },
+    )
+    return snapshot
+
+
+def forecast_rates(*, defaults: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """Each band's rate for the renewals forecast: the newest learned one, else the default. One query."""
+    snapshot = RenewalRates.objects.order_by("-learned_on").first()
+    learned = snapshot.bands if snapshot is not None else {}
+    rates = dict(defaults)
+    for band in rates:
+        rate = (learned.get(band) or {}).get("rate")
+        if rate is not None:
+            rates[band] = Decimal(str(rate))
+    return rates

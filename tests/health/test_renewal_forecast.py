@@ -1,0 +1,80 @@
+"""The learned renewal forecast: rates per band from past renewals and churns, the band 90 days before."""
+
+import datetime as dt
+from decimal import Decimal
+from io import StringIO
+
+from django.core.management import call_command
+
+from accounts.changes import update_account
+from health.models import HealthScore
+from health.renewal_forecast import forecast_rates, learn_renewal_rates
+from reports.renewals import renewal_rates
+from tests.factories import AccountFactory
+
+TODAY = dt.date(2026, 12, 1)
+OUTCOME_DAY = dt.date(2026, 8, 1)  # 90 days before: 2026-05-03
+
+
+def scored(account, band: str, day: str, scorecard) -> None:
+    HealthScore.objects.create(
+        account=account,
+        scorecard=scorecard,
+        computed_at=dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC),
+        score=Decimal(20 if band == "red" else 90),
+        computed_band=band,
+        band=band,
+    )
+
+
+def renewed(account) -> None:
+    """The CRM rolls the renewal date on by a year (audited, as every renewal date change is)."""
+    update_account(actor=None, account=account, values={"renewal_date": dt.date(2027, 8, 1)})
+
+
+def churned(account, day: dt.date = OUTCOME_DAY) -> None:
+    account.status, account.churned_at = "churned", day
+    account.save(update_fields=["status", "churned_at"])
+
+
+def history(card) -> None:
+    """Red: one renewal, one churn. Green: two renewals. Unscored: a churn with no score and a renewal
+    whose only score is older than the 14 days' tolerance. Outside the year: one churn."""
+    red_churn = AccountFactory(renewal_date=OUTCOME_DAY)
+    scored(red_churn, "red", "2026-05-01 00:00", card)
+    scored(red_churn, "green", "2026-05-04 00:00", card)  # after the cutoff: ignored
+    churned(red_churn)
+    for band in ("red", "green", "green"):
+        account = AccountFactory(renewal_date=OUTCOME_DAY)
+        scored(account, band, "2026-05-03 23:00", card)
+        renewed(account)
+    churned(AccountFactory(renewal_date=OUTCOME_DAY))
+    stale = AccountFactory(renewal_date=OUTCOME_DAY)
+    scored(stale, "green", "2026-04-15 00:00", card)
+    renewed(stale)
+    churned(AccountFactory(), dt.date(2025, 11, 30))
+
+
+def test_rates_are_learned_per_band_from_the_band_ninety_days_before(linear_logins):
+    history(linear_logins)
+    learned = learn_renewal_rates(today=TODAY, min_outcomes=2)
+    counts = {band: (o.renewals, o.churns, o.rate) for band, o in learned.items()}
+    assert counts == {
+        "red": (1, 1, 0.5),
+        "yellow": (0, 0, None),
+        "green": (2, 0, 1.0),
+        "unscored": (1, 1, 0.5),
+    }
+    assert learn_renewal_rates(today=TODAY, min_outcomes=3)["green"].rate is None
+
+
+def test_the_renewals_forecast_uses_the_newest_snapshot_and_defaults_where_too_few(linear_logins, settings):
+    settings.LIFELINE_RENEWAL_RATES = {"red": 0.3, "yellow": 0.7, "green": 0.9, "unscored": 0.6}
+    assert renewal_rates()["green"] == Decimal("0.9")  # no history learned yet
+    history(linear_logins)
+    out = StringIO()
+    call_command("learn_renewal_rates", "--today", TODAY.isoformat(), "--min-outcomes", "2", stdout=out)
+    assert "green" in out.getvalue()
+    rates = renewal_rates()
+    assert (rates["red"], rates["yellow"], rates["green"]) == (Decimal("0.5"), Decimal("0.7"), Decimal("1.0"))
+    assert forecast_rates(defaults={"yellow": Decimal("0.1")}) == {"yellow": Decimal("0.1")}
