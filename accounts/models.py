@@ -305,3 +305,39 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id}"
+
+
+class StepRun(models.Model):
+    """One run of a scheduled step (journeys, health, playbooks, delivery): when, how long, what it did.
+
+    Written by ``accounts.steps.recorded`` around the step, outside the step's own transaction, so
+    a failed step still leaves its row; read by the ops status page and the metrics.
+    """
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        SKIPPED = "skipped", "Skipped (another run held the lock)"
+        FAILED = "failed", "Failed"
+
+    step = models.CharField(max_length=64)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    outcome = models.CharField(max_length=9, choices=Outcome.choices, default=Outcome.RUNNING)
+    counts = models.JSONField(default=dict, blank=True, help_text="What the step changed.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            # A step's latest runs (status page, metrics) and pruning its old ones.
+            models.Index(fields=["step", "-started_at"], name="steprun_step_started_idx"),
+            # Recent failures across steps (status page).
+            models.Index(
+                fields=["started_at"], condition=models.Q(outcome="failed"), name="steprun_failed_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step} at {self.started_at:%Y-%m-%d %H:%M:%S} ({self.outcome})"

@@ -203,6 +203,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Tests may run tasks in-process; never in production.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
+# --- Operations ---------------------------------------------------------------------------
+# Each run of a pipeline step is recorded (ops status page, metrics); older runs are pruned.
+LIFELINE_STEP_RUNS_KEEP_DAYS = env.int("LIFELINE_STEP_RUNS_KEEP_DAYS", default=14)
+
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with WWW-Authenticate, not 403.

@@ -2,11 +2,14 @@
 
 from celery import shared_task
 
-from health.scoring import run_recompute_step
+from accounts.steps import recorded
+from health.scoring import RECOMPUTE_STEP, run_recompute_step
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def recompute_health_task() -> int | None:
     """Recompute every account's health; skips (None) while another worker runs it. Idempotent."""
-    changes = run_recompute_step()
+    with recorded(RECOMPUTE_STEP) as run:
+        changes = run_recompute_step()
+        run.done(changes.counts() if changes is not None else None)
     return changes.accounts if changes is not None else None

@@ -1,10 +1,15 @@
-"""Operational endpoints: liveness and readiness for load balancers."""
+"""Operational endpoints: liveness and readiness for load balancers, the pipeline status page."""
 
-from django.http import HttpRequest, JsonResponse
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.visibility import is_admin
 from ops.readiness import readiness
+from ops.status import describe_counts, outbox_status, pipeline_status, recent_failures
 
 
 @never_cache
@@ -23,4 +28,25 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "fail" if failed else "ok", "checks": checks, "failed": sorted(failed)},
         status=503 if failed else 200,
+    )
+
+
+@login_required
+@require_GET
+def pipeline(request: HttpRequest) -> HttpResponse:
+    """Admins only: each step's last run, how long it took, what it changed, and any failure."""
+    if not is_admin(request.user):
+        raise PermissionDenied
+    steps = pipeline_status()
+    rows = [
+        {
+            "status": status,
+            "changes": describe_counts(status.last_run.counts) if status.last_run else [],
+        }
+        for status in steps
+    ]
+    return render(
+        request,
+        "ops/pipeline.html",
+        {"rows": rows, "failures": recent_failures(), "outbox": outbox_status()},
     )

@@ -13,6 +13,7 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.locking import step_lock
+from accounts.steps import recorded
 from playbooks.actions import PlaybookOutcome, fire_playbook
 from playbooks.emails import queue_alert_emails
 from playbooks.models import Alert, Playbook
@@ -21,6 +22,8 @@ from playbooks.triggers import TriggerConfigError, evaluate_trigger
 logger = logging.getLogger(__name__)
 
 PLAYBOOKS_STEP = "playbooks.evaluate"
+# No lock of its own (the outbox rows are claimed one by one); named for its run records.
+DELIVERY_STEP = "playbooks.deliver"
 
 
 @dataclass
@@ -71,19 +74,39 @@ def run_playbooks_step(*, now: dt.datetime | None = None) -> PlaybooksResult | N
 
 
 def run_pipeline(*, now: dt.datetime | None = None) -> dict[str, Any]:
-    """All four steps in order, in this process (``manage.py run_pipeline``); returns their counts."""
-    from health.scoring import run_recompute_step
+    """All four steps in order, in this process (``manage.py run_pipeline``); returns their counts.
+
+    Each step's run is recorded (``accounts.steps``) for the ops status page and the metrics.
+    """
+    from health.scoring import RECOMPUTE_STEP, run_recompute_step
+    from journeys.evaluation import STEP_LOCK as JOURNEYS_STEP
     from journeys.evaluation import run_evaluation_step
-    from playbooks.delivery import deliver_all_due_emails
 
     now = now or timezone.now()
-    journeys = run_evaluation_step(now=now)
-    health = run_recompute_step(now=now)
-    playbooks = run_playbooks_step(now=now)
-    delivery = deliver_all_due_emails()
+    with recorded(JOURNEYS_STEP) as run:
+        journeys = run_evaluation_step(now=now)
+        run.done(journeys.counts() if journeys is not None else None)
+    with recorded(RECOMPUTE_STEP) as run:
+        health = run_recompute_step(now=now)
+        run.done(health.counts() if health is not None else None)
+    with recorded(PLAYBOOKS_STEP) as run:
+        playbooks = run_playbooks_step(now=now)
+        run.done(playbooks.counts() if playbooks is not None else None)
+    delivery = run_delivery_step()
     return {
         "journeys": journeys.counts() if journeys is not None else "skipped (locked)",
         "health": health.counts() if health is not None else "skipped (locked)",
         "playbooks": playbooks.counts() if playbooks is not None else "skipped (locked)",
-        "delivery": {"sent": delivery.sent, "failed": delivery.failed, "retried": delivery.retried},
+        "delivery": delivery,
     }
+
+
+def run_delivery_step() -> dict[str, int]:
+    """Send every due email from the outbox, recorded as a run of the delivery step; return the counts."""
+    from playbooks.delivery import deliver_all_due_emails
+
+    with recorded(DELIVERY_STEP) as run:
+        delivery = deliver_all_due_emails()
+        counts = {"sent": delivery.sent, "failed": delivery.failed, "retried": delivery.retried}
+        run.done(counts)
+    return counts

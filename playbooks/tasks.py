@@ -5,9 +5,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.locking import step_lock
-from playbooks.delivery import deliver_all_due_emails
+from accounts.steps import recorded
 from playbooks.digests import queue_daily_csm_digests, queue_weekly_renewal_digests
-from playbooks.pipeline import run_playbooks_step
+from playbooks.pipeline import PLAYBOOKS_STEP, run_delivery_step, run_playbooks_step
 
 # --- delivery and digests ------------------------------------------------------------------
 
@@ -22,7 +22,7 @@ def deliver_emails_task() -> int:
     ``SELECT … FOR UPDATE SKIP LOCKED`` and the lease already keep workers off each other's rows
     and let several of them share a long queue.
     """
-    return deliver_all_due_emails().sent
+    return run_delivery_step()["sent"]
 
 
 @shared_task(ignore_result=True)
@@ -55,7 +55,9 @@ def send_weekly_digests_task() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def evaluate_playbooks_task() -> dict[str, int] | None:
     """The playbooks step under its lock (None when another run holds it); then send the emails."""
-    result = run_playbooks_step()
+    with recorded(PLAYBOOKS_STEP) as run:
+        result = run_playbooks_step()
+        run.done(result.counts() if result is not None else None)
     if result is None:
         return None
     if result.emails_queued:
