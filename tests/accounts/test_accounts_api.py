@@ -124,6 +124,24 @@ def test_pagination_and_page_size_cap(world, api):
     assert len(api(world.admin).get("/api/v1/accounts/", {"page_size": 10_000}).json()["results"]) == 12
 
 
+@pytest.mark.parametrize("ordering", ["health_score", "-health_score", "renewal_date", "-arr"])
+def test_ordered_pages_neither_repeat_nor_skip_and_unscored_come_last(world, api, ordering):
+    for n in range(9):
+        AccountFactory(
+            external_id=f"acc-{n}",
+            arr="500.00",
+            renewal_date=dt.date(2027, 1, 1),
+            health_score=None if n % 3 == 0 else "70.0",
+        )
+    client = api(world.admin)
+    seen = []
+    for page in (1, 2, 3, 4, 5):
+        seen += ids(client.get("/api/v1/accounts/", {"ordering": ordering, "page_size": 2, "page": page}))
+    assert sorted(seen) == sorted(f"acc-{n}" for n in range(9))
+    if ordering.endswith("health_score"):
+        assert seen[-3:] == ["acc-0", "acc-3", "acc-6"]  # unscored last either way, by id
+
+
 def test_account_list_query_count_does_not_grow_with_rows(world, api, django_assert_max_num_queries):
     AccountFactory.create_batch(40, owner=world.csm_a, team=world.team_a)
     with django_assert_max_num_queries(8):

@@ -46,6 +46,20 @@ def test_task_lists_are_scoped_and_filtered(world, api, tasks):
     )
 
 
+def test_task_pages_ordered_by_a_shared_due_date_neither_repeat_nor_skip(world, api, account_a):
+    today = timezone.localdate()
+    for n in range(12):
+        Task.objects.create(
+            account=account_a, title=f"T{n:02}", assignee=world.csm_a, due_date=today + dt.timedelta(n % 2)
+        )
+    client = api(world.csm_a)
+    seen = []
+    for page in (1, 2, 3, 4, 5, 6):
+        response = client.get("/api/v1/tasks/", {"ordering": "-due_date", "page_size": 2, "page": page})
+        seen += [row["title"] for row in response.json()["results"]]
+    assert sorted(seen) == [f"T{n:02}" for n in range(12)]
+
+
 def test_completing_and_reassigning_a_task(world, api, tasks):
     client = api(world.csm_a)
     url = f"/api/v1/tasks/{tasks['mine_overdue'].pk}/"
