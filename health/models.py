@@ -172,3 +172,31 @@ class RenewalRates(models.Model):
 
     def __str__(self) -> str:
         return f"Renewal rates learned on {self.learned_on}"
+
+
+class RenewalForecast(models.Model):
+    """One renewal's forecast as it stood 90 (or 30) days before its date, to grade once it is known."""
+
+    class Lead(models.IntegerChoices):
+        DAYS_90 = 90, "90 days before"
+        DAYS_30 = 30, "30 days before"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="renewal_forecasts")
+    renewal_date = models.DateField()
+    lead = models.PositiveSmallIntegerField(choices=Lead.choices)
+    taken_on = models.DateField()
+    band = models.CharField(max_length=8, help_text='The band then, or "unscored".')
+    rate = models.DecimalField(max_digits=5, decimal_places=4)
+    arr = models.DecimalField("ARR", max_digits=14, decimal_places=2)
+
+    class Meta:
+        ordering = ["renewal_date", "account_id", "-lead"]
+        constraints = [
+            # The daily snapshot inserts with ignore_conflicts: one forecast per renewal and lead.
+            models.UniqueConstraint(
+                fields=["account", "renewal_date", "lead"], name="renewalforecast_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} renewing {self.renewal_date}: {self.band} {self.rate} ({self.lead} days)"

@@ -21,11 +21,12 @@ from decimal import Decimal
 from functools import reduce
 from operator import or_
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import Account, AuditEntry
-from health.models import HealthScore, RenewalRates
+from health.models import HealthScore, RenewalForecast, RenewalRates
 
 BANDS = ("red", "yellow", "green", "unscored")
 BAND_TOLERANCE_DAYS = 14
@@ -149,3 +150,119 @@ def forecast_rates(*, defaults: Mapping[str, Decimal]) -> dict[str, Decimal]:
         if rate is not None:
             rates[band] = Decimal(str(rate))
     return rates
+
+
+# --- forecast accuracy ------------------------------------------------------------------------
+
+LEADS = (90, 30)  # a forecast is kept from 31 to 90 days before the renewal, and from 1 to 30 days
+CHURN_GRACE_DAYS = 90  # a churn up to this long after the renewal date counts against the renewal
+
+
+def configured_rates() -> dict[str, Decimal]:
+    """settings.LIFELINE_RENEWAL_RATES as decimals."""
+    return {band: Decimal(str(settings.LIFELINE_RENEWAL_RATES[band])) for band in BANDS}
+
+
+@transaction.atomic
+def snapshot_renewal_forecasts(*, today: dt.date, rates: Mapping[str, Decimal]) -> int:
+    """Keep each active account's renewal forecast (band, rate, ARR) at 90 and 30 days before; returns
+    how many were new. The first run to see a renewal inside a lead keeps it, so a missed day is
+    caught up the next. Safe to run twice."""
+    candidates = (
+        Account.objects.filter(
+            status=Account.Status.ACTIVE,
+            renewal_date__gt=today,
+            renewal_date__lte=today + dt.timedelta(days=LEADS[0]),
+        )
+        .order_by("pk")
+        .values_list("pk", "renewal_date", "health_band", "arr")
+    )
+    rows = []
+    for pk, renewal, band, arr in candidates:
+        lead = LEADS[1] if (renewal - today).days <= LEADS[1] else LEADS[0]
+        band = band or "unscored"
+        rows.append(
+            RenewalForecast(
+                account_id=pk,
+                renewal_date=renewal,
+                lead=lead,
+                taken_on=today,
+                band=band,
+                rate=rates[band],
+                arr=arr,
+            )
+        )
+    if not rows:
+        return 0
+    existing = set(
+        RenewalForecast.objects.filter(account_id__in=[r.account_id for r in rows], taken_on__lte=today)
+        .filter(renewal_date__gt=today)
+        .values_list("account_id", "renewal_date", "lead")
+    )
+    new = [r for r in rows if (r.account_id, r.renewal_date, r.lead) not in existing]
+    RenewalForecast.objects.bulk_create(new, ignore_conflicts=True)  # a concurrent run: nothing twice
+    return len(new)
+
+
+@dataclass(frozen=True)
+class AccuracyRow:
+    lead: int
+    band: str  # or "all"
+    graded: int  # forecasts whose renewal is now known
+    pending: int
+    forecast_rate: float | None  # the mean rate forecast
+    actual_rate: float | None
+    forecast_arr: Decimal
+    renewed_arr: Decimal
+
+    @property
+    def error_arr(self) -> Decimal:
+        return self.forecast_arr - self.renewed_arr
+
+
+def forecast_accuracy() -> list[AccuracyRow]:
+    """How close the kept forecasts came, per lead and band and overall; one query.
+
+    A forecast's renewal is known once the account churned (from the forecast's day up to
+    CHURN_GRACE_DAYS after the renewal date: not renewed) or its renewal date moved past the
+    forecast one (renewed); until then it is pending.
+    """
+    rows = RenewalForecast.objects.order_by().values_list(
+        "lead",
+        "band",
+        "rate",
+        "arr",
+        "renewal_date",
+        "taken_on",
+        "account__renewal_date",
+        "account__churned_at",
+    )
+    groups: dict[tuple[int, str], list] = {}
+    for lead, band, rate, arr, renewal, taken_on, current_renewal, churned_at in rows:
+        grace = renewal + dt.timedelta(days=CHURN_GRACE_DAYS)
+        if churned_at is not None and taken_on <= churned_at <= grace:
+            outcome = False
+        elif current_renewal is not None and current_renewal > renewal:
+            outcome = True
+        else:
+            outcome = None
+        for key in ((lead, band), (lead, "all")):
+            groups.setdefault(key, []).append((rate, arr, outcome))
+    order = {band: i for i, band in enumerate((*BANDS, "all"))}
+    result = []
+    for (lead, band), items in sorted(groups.items(), key=lambda kv: (-kv[0][0], order.get(kv[0][1], 9))):
+        graded = [(rate, arr, outcome) for rate, arr, outcome in items if outcome is not None]
+        n = len(graded)
+        result.append(
+            AccuracyRow(
+                lead=lead,
+                band=band,
+                graded=n,
+                pending=len(items) - n,
+                forecast_rate=round(float(sum(r for r, _, _ in graded)) / n, 4) if n else None,
+                actual_rate=round(sum(1 for *_, o in graded if o) / n, 4) if n else None,
+                forecast_arr=sum((r * a for r, a, _ in graded), Decimal(0)).quantize(Decimal("0.01")),
+                renewed_arr=sum((a for _, a, o in graded if o), Decimal(0)).quantize(Decimal("0.01")),
+            )
+        )
+    return result

@@ -78,3 +78,42 @@ def test_the_renewals_forecast_uses_the_newest_snapshot_and_defaults_where_too_f
     rates = renewal_rates()
     assert (rates["red"], rates["yellow"], rates["green"]) == (Decimal("0.5"), Decimal("0.7"), Decimal("1.0"))
     assert forecast_rates(defaults={"yellow": Decimal("0.1")}) == {"yellow": Decimal("0.1")}
+
+
+# --- forecast accuracy ------------------------------------------------------------------------
+
+RATES = {"red": Decimal("0.5"), "yellow": Decimal("0.8"), "green": Decimal("0.9"), "unscored": Decimal("0.8")}
+
+
+def test_forecasts_are_kept_once_per_lead_and_graded_once_known(db):
+    from health.models import RenewalForecast
+    from health.renewal_forecast import forecast_accuracy, snapshot_renewal_forecasts
+
+    day = dt.date(2026, 6, 1)
+    a = AccountFactory(renewal_date=dt.date(2026, 8, 15), health_band="green", arr=1000)  # 75 days: lead 90
+    b = AccountFactory(renewal_date=dt.date(2026, 6, 20), health_band="red", arr=2000)  # 19 days: lead 30
+    AccountFactory(renewal_date=dt.date(2026, 7, 1), health_band="green", arr=500)  # lead 30, never known
+    AccountFactory(renewal_date=dt.date(2026, 12, 1))  # too far
+    AccountFactory(renewal_date=dt.date(2026, 7, 1), status="churned", churned_at=dt.date(2026, 5, 1))
+    assert snapshot_renewal_forecasts(today=day, rates=RATES) == 3
+    assert snapshot_renewal_forecasts(today=day, rates=RATES) == 0  # safe to run twice
+    assert snapshot_renewal_forecasts(today=dt.date(2026, 7, 21), rates=RATES) == 1  # a, now 25 days out
+    assert RenewalForecast.objects.filter(account=a).count() == 2
+    renewed(a)  # renewal date rolled forward to 2027-08-01
+    churned(b, dt.date(2026, 6, 25))
+    rows = {(r.lead, r.band): r for r in forecast_accuracy()}
+    assert set(rows) == {(90, "green"), (90, "all"), (30, "red"), (30, "green"), (30, "all")}
+    lead_90 = rows[90, "all"]
+    assert (lead_90.graded, lead_90.forecast_rate, lead_90.actual_rate) == (1, 0.9, 1.0)
+    assert (lead_90.forecast_arr, lead_90.renewed_arr) == (Decimal("900.00"), Decimal("1000.00"))
+    lead_30 = rows[30, "all"]
+    assert (lead_30.graded, lead_30.pending, lead_30.forecast_rate, lead_30.actual_rate) == (2, 1, 0.7, 0.5)
+    assert (lead_30.forecast_arr, lead_30.renewed_arr, lead_30.error_arr) == (
+        Decimal("1900.00"),
+        Decimal("1000.00"),
+        Decimal("900.00"),
+    )
+    assert (rows[30, "red"].actual_rate, rows[30, "green"].pending) == (0.0, 1)
+    out = StringIO()
+    call_command("forecast_accuracy", stdout=out)
+    assert "1900.00" in out.getvalue()

@@ -1,11 +1,20 @@
-"""``manage.py learn_renewal_rates``: learn each band's renewal rate from history; the forecast uses it."""
+"""``manage.py learn_renewal_rates``: the daily renewal-forecast job.
+
+Learns each band's renewal rate from history (the renewals forecast uses it), then keeps today's
+forecast of each renewal 90 and 30 days out, for ``manage.py forecast_accuracy``.
+"""
 
 import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from health.renewal_forecast import snapshot_renewal_rates
+from health.renewal_forecast import (
+    configured_rates,
+    forecast_rates,
+    snapshot_renewal_forecasts,
+    snapshot_renewal_rates,
+)
 
 
 class Command(BaseCommand):
@@ -22,8 +31,9 @@ class Command(BaseCommand):
     def handle(
         self, *args, today: dt.date | None, lookback_days: int, lead_days: int, min_outcomes: int, **o
     ):
+        today = today or timezone.now().date()
         snapshot = snapshot_renewal_rates(
-            today=today or timezone.now().date(),
+            today=today,
             lookback_days=lookback_days,
             lead_days=lead_days,
             min_outcomes=min_outcomes,
@@ -34,3 +44,5 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {band:<9} renewals {row['renewals']:>5}  churns {row['churns']:>5}  rate {rate}"
             )
+        kept = snapshot_renewal_forecasts(today=today, rates=forecast_rates(defaults=configured_rates()))
+        self.stdout.write(f"Kept {kept} new renewal forecast(s) for grading later.")
