@@ -11,9 +11,10 @@ Rules (API.md, Health):
   unscored (no measure had data) and, for "renewed", accounts with no renewal in the window.
 - The window is the dates (D, D + horizon_days].
   ``churned``: ``churned_at`` in the window.
-  ``renewed``: among accounts whose renewal date falls in the window, those that did not churn
-  by the window's end (the account's current renewal date is the only one known, so a renewal
-  the CRM has since moved forward is not seen).
+  ``renewed``: accounts with a renewal date in the window, that is their current renewal date or
+  one the audit log shows was moved forward (the CRM rolls the date on at renewal). Positive
+  when a date in the window was moved forward, or else when the account did not churn in the
+  window; the others are left out and counted.
   ``{"event": name, "within_days": n}``: at least one such event on the dates (D, D + n];
   ``within_days`` is the window, so ``horizon_days`` may be left out (if given it must agree).
 - AUC is rank-based (ties count half) and oriented so that 1.0 means the score orders accounts
@@ -32,6 +33,7 @@ from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from accounts.models import Account, Event, EventDaily
 from health.metrics import MAX_WINDOW_DAYS, MetricCache
 from health.models import Scorecard
+from health.renewal_forecast import renewal_rollovers
 from health.scoring import band_for, compute_scores
 
 DAY = dt.timedelta(days=1)
@@ -241,8 +243,10 @@ def population(
         rows = rows.annotate(did=Exists(did))
         columns.append("did")
     excluded = {"not_started": 0, "churned": 0}
+    rolled: set[int] = set()
     if outcome.kind == RENEWED:
         excluded["no_renewal_in_window"] = 0
+        rolled = {pk for pk, _ in renewal_rollovers(start=as_of + DAY, end=end_date + DAY)}
     outcomes: dict[int, bool] = {}
     for row in rows.values_list(*columns):
         pk, contract_start, first, status, churned_at, renewal = row[:6]
@@ -259,10 +263,10 @@ def population(
         if outcome.kind == CHURNED:
             outcomes[pk] = churned_in_window
         elif outcome.kind == RENEWED:
-            if renewal is None or not as_of < renewal <= end_date:
+            if pk not in rolled and (renewal is None or not as_of < renewal <= end_date):
                 excluded["no_renewal_in_window"] += 1
                 continue
-            outcomes[pk] = not churned_in_window
+            outcomes[pk] = pk in rolled or not churned_in_window
         else:
             outcomes[pk] = bool(row[6])
     return Population(outcomes, excluded)

@@ -47,6 +47,28 @@ def _date(value) -> dt.date | None:
         return None
 
 
+def renewal_rollovers(*, start: dt.date, end: dt.date) -> list[tuple[int, dt.date]]:
+    """(account id, renewal date) for each renewal date in ``[start, end)`` that the audit log shows was
+    moved forward: the CRM rolls the date on when the contract renews. One query."""
+    moves = (
+        AuditEntry.objects.filter(
+            target_type=Account._meta.label_lower, action="account.changed", changes__has_key="renewal_date"
+        )
+        .filter(at__gte=dt.datetime.combine(start - dt.timedelta(days=366), dt.time(), tzinfo=dt.UTC))
+        .order_by()
+        .values_list("target_id", "changes")
+    )
+    rollovers = []
+    for target_id, changes in moves:
+        pair = changes["renewal_date"]
+        before, after = (
+            (_date(pair[0]), _date(pair[1])) if isinstance(pair, list) and len(pair) == 2 else (None, None)
+        )
+        if before and after and after > before and start <= before < end and target_id.isdigit():
+            rollovers.append((int(target_id), before))
+    return rollovers
+
+
 def past_outcomes(*, today: dt.date, lookback_days: int) -> list[tuple[int, dt.date, bool]]:
     """(account id, date, renewed) for every renewal and churn in ``[today - lookback_days, today)``."""
     start = today - dt.timedelta(days=lookback_days)
@@ -56,21 +78,7 @@ def past_outcomes(*, today: dt.date, lookback_days: int) -> list[tuple[int, dt.d
         .order_by()
         .values_list("pk", "churned_at")
     ]
-    moves = (
-        AuditEntry.objects.filter(
-            target_type=Account._meta.label_lower, action="account.changed", changes__has_key="renewal_date"
-        )
-        .filter(at__gte=dt.datetime.combine(start - dt.timedelta(days=366), dt.time(), tzinfo=dt.UTC))
-        .order_by()
-        .values_list("target_id", "changes")
-    )
-    for target_id, changes in moves:
-        pair = changes["renewal_date"]
-        before, after = (
-            (_date(pair[0]), _date(pair[1])) if isinstance(pair, list) and len(pair) == 2 else (None, None)
-        )
-        if before and after and after > before and start <= before < today and target_id.isdigit():
-            outcomes.append((int(target_id), before, True))
+    outcomes += [(pk, day, True) for pk, day in renewal_rollovers(start=start, end=today)]
     return outcomes
 
 

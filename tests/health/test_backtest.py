@@ -11,6 +11,7 @@ from io import StringIO
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.changes import update_account
 from accounts.models import Account
 from health.backtest import backtest, compare_backtests, rank_auc, validate_backtest
 from tests.factories import AccountFactory
@@ -136,8 +137,10 @@ def test_renewed_counts_accounts_renewing_in_the_window_that_did_not_churn(linea
     account_with(9, renewal_date=dt.date(2026, 6, 1))  # renewed: positive, 90
     account_with(1, renewal_date=dt.date(2026, 6, 1), churned_at=dt.date(2026, 6, 15), status="churned")
     account_with(5, renewal_date=dt.date(2027, 1, 1))  # renewal after the window: left out
+    rolled = account_with(4, renewal_date=dt.date(2026, 7, 1))  # renewed: the CRM rolled the date on
+    update_account(actor=None, account=rolled, values={"renewal_date": dt.date(2027, 7, 1)})
     result = backtest(scorecard=linear_logins, as_of=AS_OF, outcome="renewed", horizon_days=180)
-    assert (result.accounts, result.positives, result.auc) == (2, 1, 1.0)
+    assert (result.accounts, result.positives, result.auc) == (3, 2, 1.0)
     assert result.excluded["no_renewal_in_window"] == 1
 
 
