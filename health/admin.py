@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_change
-from health.models import HealthScore, Measure, Override, Scorecard
+from health.models import HealthScore, Measure, Override, RenewalForecast, RenewalRates, Scorecard
 from health.scorecards import (
     create_scorecard,
     next_version,
@@ -204,4 +204,35 @@ class OverrideAdmin(admin.ModelAdmin):
         return False  # set through the API, which audits and updates the account
 
     def has_change_permission(self, request: HttpRequest, obj: Override | None = None) -> bool:
+        return False
+
+
+@admin.register(RenewalRates)
+class RenewalRatesAdmin(admin.ModelAdmin):
+    """Read-only: written by ``manage.py learn_renewal_rates``."""
+
+    list_display = ("learned_on", "lookback_days", "lead_days", "created_at")
+    date_hierarchy = "learned_on"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: RenewalRates | None = None) -> bool:
+        return False
+
+
+@admin.register(RenewalForecast)
+class RenewalForecastAdmin(admin.ModelAdmin):
+    """Read-only: kept daily by ``manage.py learn_renewal_rates``, graded by ``forecast_accuracy``."""
+
+    list_display = ("account", "renewal_date", "lead", "band", "rate", "arr", "taken_on")
+    list_filter = ("lead", "band")
+    list_select_related = ("account",)
+    raw_id_fields = ("account",)
+    date_hierarchy = "renewal_date"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: RenewalForecast | None = None) -> bool:
         return False

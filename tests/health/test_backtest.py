@@ -357,3 +357,13 @@ def test_the_documented_shop_example_gives_the_documented_figures(db):
     result = backtest(scorecard=card, as_of=dt.date(2026, 6, 30), outcome=purchase, horizon_days=None)
     assert (result.accounts, result.positives, result.auc) == (39, 27, 0.7423)
     assert result.excluded == {"not_started": 1, "churned": 0, "unscored": 0}
+
+
+def test_a_backtest_costs_the_same_few_queries_whatever_the_number_of_accounts(
+    linear_logins, django_assert_max_num_queries
+):
+    for n in range(12):
+        account_with(n % 10, **({"churned_at": dt.date(2026, 4, 1), "status": "churned"} if n % 3 else {}))
+    with django_assert_max_num_queries(5):  # active segments, accounts and outcomes, measures, one metric
+        result = backtest(scorecard=linear_logins, as_of=AS_OF, outcome="churned", horizon_days=90)
+    assert result.accounts == 12

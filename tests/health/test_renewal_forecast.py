@@ -117,3 +117,12 @@ def test_forecasts_are_kept_once_per_lead_and_graded_once_known(db):
     out = StringIO()
     call_command("forecast_accuracy", stdout=out)
     assert "1900.00" in out.getvalue()
+
+
+def test_the_admin_lists_learned_rates_and_kept_forecasts(world, client):
+    client.force_login(world.admin)
+    world.admin.is_staff = world.admin.is_superuser = True
+    world.admin.save(update_fields=["is_staff", "is_superuser"])
+    call_command("learn_renewal_rates", "--today", TODAY.isoformat(), stdout=StringIO())
+    assert client.get("/admin/health/renewalrates/").status_code == 200
+    assert client.get("/admin/health/renewalforecast/").status_code == 200
