@@ -2,6 +2,8 @@
 
 import multiprocessing
 import os
+import tempfile
+from pathlib import Path
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - behind a proxy
 # Sync workers: pages and the API are short database-bound requests. 2-4 per core is usual.
@@ -20,3 +22,19 @@ accesslog = "-"
 errorlog = "-"
 # No query strings in the access log (they may carry search terms, i.e. personal data).
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms "%({x-request-id}o)s"'
+
+# Prometheus: each worker writes its request counters to files here; /metrics sums them. Set
+# before the workers import the app (they inherit it); a fresh directory for each start.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="lifeline-metrics-"))
+
+
+def on_starting(server) -> None:
+    """Forget the counters of a previous run that used the same directory."""
+    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

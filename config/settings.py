@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -206,6 +207,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # --- Operations ---------------------------------------------------------------------------
 # Each run of a pipeline step is recorded (ops status page, metrics); older runs are pruned.
 LIFELINE_STEP_RUNS_KEEP_DAYS = env.int("LIFELINE_STEP_RUNS_KEEP_DAYS", default=14)
+# /metrics (Prometheus) answers only requests with "Authorization: Bearer <token>" when set.
+LIFELINE_METRICS_TOKEN = env.str("LIFELINE_METRICS_TOKEN", default="")
 
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,4 +1,4 @@
-"""Routes of the ops app: health probes, the pipeline status page."""
+"""Routes of the ops app: health probes, metrics, the pipeline status page."""
 
 from django.urls import path
 
@@ -7,5 +7,6 @@ from ops import views
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     path("ops/pipeline/", views.pipeline, name="ops-pipeline"),
 ]

@@ -1,5 +1,8 @@
-"""Operational endpoints: liveness and readiness for load balancers, the pipeline status page."""
+"""Operational endpoints: liveness and readiness for load balancers, metrics, the pipeline status page."""
 
+import hmac
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -8,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts.visibility import is_admin
+from ops.metrics import exposition
 from ops.readiness import readiness
 from ops.status import describe_counts, outbox_status, pipeline_status, recent_failures
 
@@ -50,3 +54,15 @@ def pipeline(request: HttpRequest) -> HttpResponse:
         "ops/pipeline.html",
         {"rows": rows, "failures": recent_failures(), "outbox": outbox_status()},
     )
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition; with ``LIFELINE_METRICS_TOKEN`` set, only for ``Authorization: Bearer <it>``."""
+    token = settings.LIFELINE_METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+    return HttpResponse(exposition(), content_type="text/plain; version=0.0.4; charset=utf-8")
