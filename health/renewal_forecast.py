@@ -274,3 +274,10 @@ def forecast_accuracy() -> list[AccuracyRow]:
             )
         )
     return result
+
+
+def run_daily_renewal_forecast(*, today: dt.date, **learning: int) -> tuple[RenewalRates, int]:
+    """The daily job: learn today's rates, then keep today's forecasts with them. Safe to run twice."""
+    snapshot = snapshot_renewal_rates(today=today, **learning)
+    kept = snapshot_renewal_forecasts(today=today, rates=forecast_rates(defaults=configured_rates()))
+    return snapshot, kept

@@ -1,8 +1,10 @@
 """Celery tasks of the health app: thin wrappers around domain functions."""
 
 from celery import shared_task
+from django.utils import timezone
 
 from accounts.steps import recorded
+from health.renewal_forecast import run_daily_renewal_forecast
 from health.scoring import RECOMPUTE_STEP, run_recompute_step
 
 
@@ -13,3 +15,10 @@ def recompute_health_task() -> int | None:
         changes = run_recompute_step()
         run.done(changes.counts() if changes is not None else None)
     return changes.accounts if changes is not None else None
+
+
+@shared_task
+def renewal_forecast_task() -> int:
+    """Learn today's renewal rates and keep today's forecasts; returns the forecasts kept. Idempotent."""
+    _, kept = run_daily_renewal_forecast(today=timezone.now().date())
+    return kept

@@ -126,3 +126,17 @@ def test_the_admin_lists_learned_rates_and_kept_forecasts(world, client):
     call_command("learn_renewal_rates", "--today", TODAY.isoformat(), stdout=StringIO())
     assert client.get("/admin/health/renewalrates/").status_code == 200
     assert client.get("/admin/health/renewalforecast/").status_code == 200
+
+
+def test_the_daily_task_learns_and_keeps_todays_forecasts(db):
+    from django.utils import timezone
+
+    from health.models import RenewalForecast, RenewalRates
+    from health.tasks import renewal_forecast_task
+
+    today = timezone.now().date()
+    AccountFactory(renewal_date=today + dt.timedelta(days=10), health_band="green")
+    assert renewal_forecast_task() == 1
+    assert renewal_forecast_task() == 0
+    assert RenewalRates.objects.filter(learned_on=today).count() == 1
+    assert RenewalForecast.objects.get().lead == 30

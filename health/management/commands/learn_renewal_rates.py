@@ -9,12 +9,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from health.renewal_forecast import (
-    configured_rates,
-    forecast_rates,
-    snapshot_renewal_forecasts,
-    snapshot_renewal_rates,
-)
+from health.renewal_forecast import run_daily_renewal_forecast
 
 
 class Command(BaseCommand):
@@ -31,9 +26,8 @@ class Command(BaseCommand):
     def handle(
         self, *args, today: dt.date | None, lookback_days: int, lead_days: int, min_outcomes: int, **o
     ):
-        today = today or timezone.now().date()
-        snapshot = snapshot_renewal_rates(
-            today=today,
+        snapshot, kept = run_daily_renewal_forecast(
+            today=today or timezone.now().date(),
             lookback_days=lookback_days,
             lead_days=lead_days,
             min_outcomes=min_outcomes,
@@ -44,5 +38,4 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {band:<9} renewals {row['renewals']:>5}  churns {row['churns']:>5}  rate {rate}"
             )
-        kept = snapshot_renewal_forecasts(today=today, rates=forecast_rates(defaults=configured_rates()))
         self.stdout.write(f"Kept {kept} new renewal forecast(s) for grading later.")
