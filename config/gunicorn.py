@@ -22,6 +22,11 @@ accesslog = "-"
 errorlog = "-"
 # No query strings in the access log (they may carry search terms, i.e. personal data).
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms "%({x-request-id}o)s"'
+if os.environ.get("LOG_FORMAT") == "json":
+    access_log_format = (
+        '{"logger": "gunicorn.access", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", '
+        '"status": %(s)s, "bytes": "%(B)s", "ms": %(M)s, "request_id": "%({x-request-id}o)s"}'
+    )
 
 # Prometheus: each worker writes its request counters to files here; /metrics sums them. Set
 # before the workers import the app (they inherit it); a fresh directory for each start.

@@ -1,7 +1,13 @@
 """Cross-cutting request handling."""
 
+import re
+import uuid
+
 from django.conf import settings
+from django.core.signals import request_finished
 from django.http import JsonResponse
+
+from config import logging as logging_context
 
 
 class RequestBodyLimitMiddleware:
@@ -26,3 +32,37 @@ class RequestBodyLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the proxy's ``X-Request-ID`` when sane), log with it, return it.
+
+    While the request is about one account (``/accounts/<id>/…``, in the pages or the API), its id
+    is logged too.
+    """
+
+    VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+    ACCOUNT_PATH = re.compile(r"^/(?:api/v1/)?accounts/(\d+)/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        given = request.headers.get("X-Request-ID", "")
+        rid = given if self.VALID_ID.match(given) else uuid.uuid4().hex
+        request.request_id = rid
+        match = self.ACCOUNT_PATH.match(request.path_info)
+        # Cleared on request_finished, not here: Django logs a 4xx/5xx after the middleware returns.
+        logging_context.request_id.set(rid)
+        logging_context.account_id.set(int(match.group(1)) if match else None)
+        response = self.get_response(request)
+        response["X-Request-ID"] = rid
+        return response
+
+
+def _forget_request_context(**kwargs) -> None:
+    logging_context.request_id.set(None)
+    logging_context.account_id.set(None)
+
+
+request_finished.connect(_forget_request_context, dispatch_uid="lifeline-forget-request-context")
