@@ -23,6 +23,7 @@ from django.utils.text import Truncator
 
 from accounts.audit import record_change
 from accounts.changes import create_account, delete_account, update_account
+from accounts.governance import erase_contact
 from accounts.models import (
     Account,
     AuditEntry,
@@ -399,6 +400,12 @@ class ContactAdmin(LinksToAccount, admin.ModelAdmin):
     search_fields = ("name", "email", "=external_id", "account__name")
     autocomplete_fields = ("account",)
     date_hierarchy = "created_at"
+    actions = ["erase_personal_data"]
+
+    @admin.action(description="Erase personal data (keeps the account's events and scores; audited)")
+    def erase_personal_data(self, request: HttpRequest, queryset) -> None:
+        erased = [erase_contact(contact=contact, actor=request.user) for contact in queryset]
+        self.message_user(request, f"Erased {len(erased)} contact(s); their events and scores are kept.")
 
 
 @admin.register(Event)
