@@ -19,7 +19,7 @@ LIMITS = {
     "/alerts/": 7,
     "/alerts/?scope=team&show=all": 7,
     "/journeys/": 11,
-    "/renewals/?days=180": 6,
+    "/renewals/?days=180": 7,  # 6, and the newest learned renewal rates (health.renewal_forecast)
     "/portfolio/": 8,
     "ACCOUNT": 22,
 }
