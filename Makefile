@@ -18,13 +18,14 @@ PROD_ENV := DEBUG=false DATABASE_URL=$(PROD_DATABASE_URL) CELERY_BROKER_URL=$(PR
 	SECRET_KEY=$${SECRET_KEY:-run-prod-on-this-machine-only} PORT=$(PORT) HOST=$(HOST) \
 	$(if $(EMAIL_HOST),,EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend)
 
-.PHONY: run run-prod test lint fmt services clean help
+.PHONY: run run-prod test lint fmt services clean help bench bench-large
 
 help:
 	@echo "make run    install, migrate, load demo data, start web + worker + beat (SQLite, no servers)"
 	@echo "make test   the whole suite on PostgreSQL and Redis, with ruff and the migrations check"
 	@echo "make run-prod  the Procfile (gunicorn, worker, beat) on PostgreSQL and Redis with DEBUG off"
 	@echo "make lint   ruff check and format check;  make fmt  rewrite with ruff format"
+	@echo "make bench  figures vs their floors on a scratch database (size S; make bench-large for L); not part of make test"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +85,17 @@ fmt: $(VENV)/.test-deps
 test: $(VENV)/.test-deps services lint
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) PATH="$(BIN):$$PATH" $(BIN)/python -m pytest --create-db
+
+# make bench: a scratch database (BENCH_DATABASE, dropped first) filled by generate_data, then the
+# figures of docs/bench/README.md beside their floors; BENCH_SIZE=S|L, BENCH_ACCOUNTS=N to shrink.
+BENCH_SIZE ?= S
+BENCH_SERVER ?= postgres://postgres@127.0.0.1:5432
+
+bench: $(VENV)/.run-deps services
+	BENCH_SIZE=$(BENCH_SIZE) BENCH_SERVER=$(BENCH_SERVER) $(BIN)/python -m bench
+
+bench-large:
+	$(MAKE) bench BENCH_SIZE=L
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
