@@ -141,8 +141,11 @@ def _whole_days(value: Any) -> int | None:
     return value
 
 
-def validate_backtest(data: Any) -> BacktestRequest:
-    """A backtest's parameters from JSON-like input; a ValidationError names each bad field."""
+def validate_backtest(data: Any, *, today: dt.date | None = None) -> BacktestRequest:
+    """A backtest's parameters from JSON-like input; a ValidationError names each bad field.
+
+    With ``today``, the outcome window must have ended by then (else the outcome is not known).
+    """
     data = data if isinstance(data, Mapping) else {}
     errors: dict[str, list[str]] = {}
     days_message = f"must be a whole number of days from 1 to {MAX_WINDOW_DAYS}"
@@ -184,6 +187,8 @@ def validate_backtest(data: Any) -> BacktestRequest:
             errors["horizon_days"] = ["must equal outcome.within_days (or be left out) for an event outcome"]
     elif horizon is None:
         errors["horizon_days"] = [days_message]
+    if not errors and today is not None and as_of + dt.timedelta(days=horizon) > today:
+        errors["as_of"] = [f"the outcome window must have ended: {as_of} + {horizon} days is after {today}"]
     if errors:
         raise ValidationError(errors)
     return BacktestRequest(as_of=as_of, outcome=outcome, horizon_days=horizon)

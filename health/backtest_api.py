@@ -48,7 +48,7 @@ class ScorecardBacktestView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         scorecard = get_object_or_404(Scorecard.objects.prefetch_related("measures"), pk=pk)
         data = request.data if isinstance(request.data, dict) else {}
-        parsed = validate_backtest(data)
+        parsed = validate_backtest(data, today=timezone.now().date())
         compare = _compare_id(request.query_params.get("compare", data.get("compare")))
         accounts = visible_accounts(request.user)
         args = {
@@ -85,7 +85,7 @@ class ScorecardSuggestWeightsView(APIView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request, pk: int) -> Response:
         scorecard = get_object_or_404(Scorecard.objects.prefetch_related("measures"), pk=pk)
-        fit_as_of, eval_as_of, parsed = validate_suggestion(request.data)
+        fit_as_of, eval_as_of, parsed = validate_suggestion(request.data, today=timezone.now().date())
         suggestion = suggest_weights(
             actor=request.user,
             scorecard=scorecard,

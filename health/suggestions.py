@@ -57,7 +57,9 @@ class Suggestion:
         }
 
 
-def validate_suggestion(data: Any) -> tuple[dt.date, dt.date, BacktestRequest]:
+def validate_suggestion(
+    data: Any, *, today: dt.date | None = None
+) -> tuple[dt.date, dt.date, BacktestRequest]:
     """``fit_as_of``, ``eval_as_of`` and the backtest fields; a ValidationError names each bad field."""
     data = data if isinstance(data, dict) else {}
     errors: dict[str, list[str]] = {}
@@ -70,6 +72,10 @@ def validate_suggestion(data: Any) -> tuple[dt.date, dt.date, BacktestRequest]:
         eval_as_of = dt.date.fromisoformat(str(data.get("eval_as_of")))
     except ValueError:
         errors["eval_as_of"] = ["must be a date, YYYY-MM-DD"]
+    if not errors and today is not None and eval_as_of + dt.timedelta(days=request.horizon_days) > today:
+        errors["eval_as_of"] = [
+            f"the outcome window must have ended: it runs {request.horizon_days} days after"
+        ]
     if errors:
         raise ValidationError(errors)
     return request.as_of, eval_as_of, request

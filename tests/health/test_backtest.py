@@ -223,6 +223,9 @@ def test_api_bad_input_is_a_400_naming_the_field(two_teams, linear_logins, api):
     assert set(response.json()) == {"as_of"}
     response = client.post(URL.format(linear_logins.pk), {**BODY, "horizon_days": "a year"}, format="json")
     assert set(response.json()) == {"horizon_days"}
+    recent = (dt.date.today() - dt.timedelta(days=10)).isoformat()  # its 180 days have not passed
+    response = client.post(URL.format(linear_logins.pk), {**BODY, "as_of": recent}, format="json")
+    assert (response.status_code, set(response.json())) == (400, {"as_of"})
     response = client.post(URL.format(linear_logins.pk) + "?compare=x", BODY, format="json")
     assert (response.status_code, set(response.json())) == (400, {"compare"})
     response = client.post(URL.format(linear_logins.pk), {**BODY, "compare": 999999}, format="json")

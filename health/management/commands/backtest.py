@@ -4,6 +4,7 @@ import json
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from health.backtest import BacktestResult, backtest, compare_backtests, validate_backtest
 from health.models import Scorecard
@@ -41,7 +42,7 @@ class Command(BaseCommand):
         if options["horizon_days"] is not None:
             data["horizon_days"] = options["horizon_days"]
         try:
-            request = validate_backtest(data)
+            request = validate_backtest(data, today=timezone.now().date())
         except ValidationError as error:
             raise CommandError(
                 "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())

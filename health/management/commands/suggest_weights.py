@@ -31,7 +31,7 @@ class Command(BaseCommand):
         if scorecard is None:
             raise CommandError(f"No scorecard {scorecard_id}.")
         try:
-            fit_as_of, eval_as_of, request = validate_suggestion(data)
+            fit_as_of, eval_as_of, request = validate_suggestion(data, today=timezone.now().date())
             suggestion = suggest_weights(
                 actor=None,
                 scorecard=scorecard,
