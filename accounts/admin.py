@@ -14,7 +14,7 @@ from django.db import connections, models, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.forms import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -273,8 +273,19 @@ class TicketInline(ReadOnlyInline):
     verbose_name_plural = "recent tickets"
 
 
+@admin.action(description="Export everything about it as JSON (one at a time; audited)")
+def export_as_json(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset):
+    """Hands over to the ops export (it reads every app); the download is written there."""
+    if queryset.count() != 1:
+        modeladmin.message_user(request, "Select exactly one to export.", level="warning")
+        return None
+    route = f"ops-export-{queryset.model._meta.model_name}"
+    return HttpResponseRedirect(reverse(route, args=[queryset.get().pk]))
+
+
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    actions = [export_as_json]
     list_display = (
         "name",
         "external_id",
@@ -400,7 +411,7 @@ class ContactAdmin(LinksToAccount, admin.ModelAdmin):
     search_fields = ("name", "email", "=external_id", "account__name")
     autocomplete_fields = ("account",)
     date_hierarchy = "created_at"
-    actions = ["erase_personal_data"]
+    actions = ["erase_personal_data", export_as_json]
 
     @admin.action(description="Erase personal data (keeps the account's events and scores; audited)")
     def erase_personal_data(self, request: HttpRequest, queryset) -> None:

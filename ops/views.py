@@ -6,11 +6,13 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.models import Account, Contact
 from accounts.visibility import is_admin
+from ops.exports import export_subject, write_export
 from ops.metrics import exposition
 from ops.readiness import readiness
 from ops.status import describe_counts, outbox_status, pipeline_status, recent_failures
@@ -66,3 +68,17 @@ def metrics(request: HttpRequest) -> HttpResponse:
         if not hmac.compare_digest(given.encode(), token.encode()):
             return HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
     return HttpResponse(exposition(), content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@login_required
+@require_GET
+def export(request: HttpRequest, model: type[Account] | type[Contact], pk: int) -> HttpResponse:
+    """Admins only: everything about one account or contact as a JSON download (audited)."""
+    if not is_admin(request.user):
+        raise PermissionDenied
+    root = get_object_or_404(model, pk=pk)
+    name = model._meta.model_name
+    response = HttpResponse(content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="lifeline-{name}-{pk}.json"'
+    write_export(export_subject(root, actor=request.user), response)
+    return response

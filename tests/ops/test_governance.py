@@ -122,3 +122,27 @@ def test_prune_events_command_refuses_a_too_short_retention(db):
         call_command("prune_events", "--older-than-days", "7", stdout=io.StringIO())
     call_command("prune_events", "--older-than-days", "400", stdout=io.StringIO())
     assert AuditEntry.objects.filter(action="events.prune").count() == 1
+
+
+def test_admins_download_an_export_from_the_admin_action_and_others_cannot(
+    client, account_with_a_person, world
+):
+    account, ann = account_with_a_person
+    world.admin.is_staff = world.admin.is_superuser = True
+    world.admin.save(update_fields=["is_staff", "is_superuser"])
+    client.force_login(world.admin)
+
+    action = client.post(
+        "/admin/accounts/account/", {"action": "export_as_json", "_selected_action": [account.pk]}
+    )
+    assert action.status_code == 302
+    download = client.get(action["Location"])
+
+    assert download.status_code == 200
+    assert download["Content-Disposition"] == f'attachment; filename="lifeline-account-{account.pk}.json"'
+    assert json.loads(download.content)["id"] == account.pk
+    assert AuditEntry.objects.get(action="account.export").actor == world.admin
+    assert client.get(f"/ops/export/contact/{ann.pk}/").status_code == 200
+
+    client.force_login(world.manager_a)
+    assert client.get(f"/ops/export/account/{account.pk}/").status_code == 403
