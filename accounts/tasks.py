@@ -3,7 +3,10 @@
 import datetime as dt
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
+from accounts.governance import prune_events
 from accounts.rollups import rebuild_daily_rollups
 
 
@@ -11,3 +14,10 @@ from accounts.rollups import rebuild_daily_rollups
 def rebuild_event_rollups(since: str | None = None) -> int:
     """Rebuild the daily event rollup from ``since`` (ISO date). Idempotent."""
     return rebuild_daily_rollups(since=dt.date.fromisoformat(since) if since else None)
+
+
+@shared_task(ignore_result=True)
+def prune_events_task() -> int:
+    """The retention policy: delete raw events older than LIFELINE_EVENT_RETENTION_DAYS (0: keep all)."""
+    days = settings.LIFELINE_EVENT_RETENTION_DAYS
+    return prune_events(older_than_days=days, now=timezone.now()) if days else 0

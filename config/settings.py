@@ -208,6 +208,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # --- Operations ---------------------------------------------------------------------------
 # Each run of a pipeline step is recorded (ops status page, metrics); older runs are pruned.
 LIFELINE_STEP_RUNS_KEEP_DAYS = env.int("LIFELINE_STEP_RUNS_KEEP_DAYS", default=14)
+# Retention of raw events (daily rollups are kept): 0 keeps them all; else at least 30 days.
+LIFELINE_EVENT_RETENTION_DAYS = env.int("LIFELINE_EVENT_RETENTION_DAYS", default=0)
+if LIFELINE_EVENT_RETENTION_DAYS and LIFELINE_EVENT_RETENTION_DAYS < 30:
+    raise ImproperlyConfigured("LIFELINE_EVENT_RETENTION_DAYS must be 0 (keep all) or at least 30.")
 # /metrics (Prometheus) answers only requests with "Authorization: Bearer <token>" when set.
 LIFELINE_METRICS_TOKEN = env.str("LIFELINE_METRICS_TOKEN", default="")
 

@@ -54,6 +54,14 @@ SCHEDULES: tuple[Schedule, ...] = (
         expire_seconds=6 * 3600,
         description="Renewals of the next 90 days to each manager, on Mondays",
     ),
+    Schedule(
+        "Lifeline event retention",
+        "accounts.tasks.prune_events_task",
+        minute="30",
+        hour="3",
+        expire_seconds=6 * 3600,
+        description="Delete raw events older than LIFELINE_EVENT_RETENTION_DAYS (rollups kept; 0 keeps all)",
+    ),
 )
 
 

@@ -146,3 +146,15 @@ def test_admins_download_an_export_from_the_admin_action_and_others_cannot(
 
     client.force_login(world.manager_a)
     assert client.get(f"/ops/export/account/{account.pk}/").status_code == 403
+
+
+def test_the_nightly_retention_task_follows_the_setting(account_with_a_person, settings):
+    from accounts.tasks import prune_events_task
+
+    settings.LIFELINE_EVENT_RETENTION_DAYS = 0
+    assert prune_events_task() == 0
+    assert not AuditEntry.objects.filter(action="events.prune").exists()
+
+    settings.LIFELINE_EVENT_RETENTION_DAYS = 365
+    assert prune_events_task() == 1  # the event of 400 days ago
+    assert AuditEntry.objects.get(action="events.prune").changes["older_than_days"] == 365
