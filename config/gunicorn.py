@@ -20,11 +20,11 @@ max_requests_jitter = 200
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 errorlog = "-"
-# No query strings in the access log (they may carry search terms, i.e. personal data).
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms "%({x-request-id}o)s"'
+# No client addresses and no query strings (search terms) in the access log: no personal data.
+access_log_format = '"%(m)s %(U)s" %(s)s %(B)s %(M)sms "%({x-request-id}o)s"'
 if os.environ.get("LOG_FORMAT") == "json":
     access_log_format = (
-        '{"logger": "gunicorn.access", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", '
+        '{"time": "%(t)s", "logger": "gunicorn.access", "method": "%(m)s", "path": "%(U)s", '
         '"status": %(s)s, "bytes": "%(B)s", "ms": %(M)s, "request_id": "%({x-request-id}o)s"}'
     )
 
