@@ -62,6 +62,14 @@ SCHEDULES: tuple[Schedule, ...] = (
         expire_seconds=6 * 3600,
         description="Delete raw events older than LIFELINE_EVENT_RETENTION_DAYS (rollups kept; 0 keeps all)",
     ),
+    Schedule(
+        "Lifeline renewal forecast",
+        "health.tasks.renewal_forecast_task",
+        minute="15",
+        hour="4",
+        expire_seconds=6 * 3600,
+        description="Learn renewal rates per band and keep the 90- and 30-day forecasts",
+    ),
 )
 
 
