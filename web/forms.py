@@ -91,3 +91,31 @@ class SnoozeForm(forms.Form):
         if self.cleaned_data.get("days"):
             return today + dt.timedelta(days=self.cleaned_data["days"])
         return None
+
+
+class BacktestForm(forms.Form):
+    """The parameters of a backtest, as a bookmarkable GET form; the domain validates them."""
+
+    scorecard = forms.ModelChoiceField(queryset=None, empty_label=None)
+    compare = forms.ModelChoiceField(queryset=None, required=False, empty_label="(none)")
+    as_of = forms.DateField(label="As of", widget=forms.DateInput(attrs={"type": "date"}))
+    outcome = forms.ChoiceField(
+        choices=[("churned", "Churned"), ("renewed", "Renewed"), ("event", "Did an event")]
+    )
+    event = forms.CharField(required=False, max_length=100, help_text="For 'Did an event'.")
+    horizon_days = forms.IntegerField(min_value=1, max_value=3650, initial=180, label="Horizon (days)")
+
+    def __init__(self, *args, scorecards, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scorecard"].queryset = scorecards
+        self.fields["compare"].queryset = scorecards
+
+    def backtest_input(self) -> dict:
+        """The domain's input shape (the same as the API's)."""
+        data = self.cleaned_data
+        outcome = (
+            {"event": data["event"], "within_days": data["horizon_days"]}
+            if data["outcome"] == "event"
+            else data["outcome"]
+        )
+        return {"as_of": data["as_of"], "outcome": outcome, "horizon_days": data["horizon_days"]}

@@ -23,4 +23,5 @@ urlpatterns = [
     path("renewals/", views.renewals, name="renewals"),
     path("portfolio/", views.portfolio, name="portfolio"),
     path("journeys/", views.journeys, name="journeys"),
+    path("backtest/", views.backtest, name="backtest"),
 ]

@@ -26,6 +26,8 @@ from accounts.ingestion import record_touchpoints
 from accounts.models import Account, Contact, EventDaily, SurveyResponse, Ticket, Touchpoint
 from accounts.rows import BatchInvalid
 from accounts.visibility import assignable_users, is_manager, visible_accounts
+from health.backtest import backtest as run_backtest
+from health.backtest import compare_backtests, validate_backtest
 from health.explanations import explain_health, health_history
 from health.models import Scorecard
 from health.overrides import lift_overrides, set_override
@@ -38,7 +40,7 @@ from reports.lifecycle import journeys_report
 from reports.portfolio import portfolio_report
 from reports.renewals import WINDOWS, parse_days, renewals_report
 from web import charts
-from web.forms import BookFilterForm, OverrideForm, SnoozeForm, TaskForm, TouchpointForm
+from web.forms import BacktestForm, BookFilterForm, OverrideForm, SnoozeForm, TaskForm, TouchpointForm
 
 PAGE_SIZE = 50
 HISTORY_DAYS = 180
@@ -677,3 +679,45 @@ def journeys(request: HttpRequest) -> HttpResponse:
         "web/journeys.html",
         {"journeys": [(j, charts.funnel([(s.name, s.accounts) for s in j.stages])) for j in report]},
     )
+
+
+@login_required
+def backtest(request: HttpRequest) -> HttpResponse:
+    """Does a scorecard predict what happened? Scores as of a past date against the outcome after."""
+    _require_manager(request)
+    scorecards = Scorecard.objects.exclude(status=Scorecard.Status.RETIRED).order_by("segment", "-version")
+    form = BacktestForm(request.GET or None, scorecards=scorecards)
+    results, status = [], 200
+    if form.is_bound:
+        if form.is_valid():
+            try:
+                parsed = validate_backtest(form.backtest_input(), today=timezone.localdate())
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    name = field.split(".")[-1] if field.split(".")[-1] in form.fields else None
+                    for error in errors:
+                        form.add_error(name, f"{field}: {error}" if name is None else error)
+            else:
+                args = {
+                    "as_of": parsed.as_of,
+                    "outcome": parsed.outcome,
+                    "horizon_days": parsed.horizon_days,
+                    "accounts": visible_accounts(request.user),
+                }
+                scorecard, other = form.cleaned_data["scorecard"], form.cleaned_data["compare"]
+                if other is not None and other != scorecard:
+                    pair = compare_backtests(scorecard=scorecard, other=other, **args)
+                    results = list(zip((scorecard, other), pair, strict=True))
+                else:
+                    results = [(scorecard, run_backtest(scorecard=scorecard, **args))]
+        if form.errors:
+            status = 400
+    rows = [
+        (
+            scorecard,
+            result,
+            charts.band_bars({b.band: round((b.outcome_rate or 0) * 100) for b in result.bands}, money=False),
+        )
+        for scorecard, result in results
+    ]
+    return render(request, "web/backtest.html", {"form": form, "results": rows}, status=status)
