@@ -25,28 +25,27 @@ def deliver_emails_task() -> int:
     return run_delivery_step()["sent"]
 
 
-@shared_task(ignore_result=True)
-def send_daily_digests_task() -> int:
-    """Queue today's CSM digests (once a day, whoever runs it) and have them sent."""
+def _queue_digests(queue) -> int:
+    """Queue one kind of digest under the digests lock (once, whoever runs it), then send them."""
     with step_lock("playbooks.digests") as acquired:
         if not acquired:
             return 0
-        queued = queue_daily_csm_digests(now=timezone.now())
+        queued = queue(now=timezone.now())
         if queued:
             transaction.on_commit(deliver_emails_task.delay)
     return queued
+
+
+@shared_task(ignore_result=True)
+def send_daily_digests_task() -> int:
+    """Queue today's CSM digests and have them sent."""
+    return _queue_digests(queue_daily_csm_digests)
 
 
 @shared_task(ignore_result=True)
 def send_weekly_digests_task() -> int:
-    """Queue this week's renewal digests for managers (once a week) and have them sent."""
-    with step_lock("playbooks.digests") as acquired:
-        if not acquired:
-            return 0
-        queued = queue_weekly_renewal_digests(now=timezone.now())
-        if queued:
-            transaction.on_commit(deliver_emails_task.delay)
-    return queued
+    """Queue this week's renewal digests for managers and have them sent."""
+    return _queue_digests(queue_weekly_renewal_digests)
 
 
 # --- the pipeline ---------------------------------------------------------------------------
