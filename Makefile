@@ -18,13 +18,14 @@ PROD_ENV := DEBUG=false DATABASE_URL=$(PROD_DATABASE_URL) CELERY_BROKER_URL=$(PR
 	SECRET_KEY=$${SECRET_KEY:-run-prod-on-this-machine-only} PORT=$(PORT) HOST=$(HOST) \
 	$(if $(EMAIL_HOST),,EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend)
 
-.PHONY: run run-prod test lint fmt services clean help bench bench-large
+.PHONY: run run-prod test lint fmt services clean help bench bench-large load
 
 help:
 	@echo "make run    install, migrate, load demo data, start web + worker + beat (SQLite, no servers)"
 	@echo "make test   the whole suite on PostgreSQL and Redis, with ruff and the migrations check"
 	@echo "make run-prod  the Procfile (gunicorn, worker, beat) on PostgreSQL and Redis with DEBUG off"
 	@echo "make lint   ruff check and format check;  make fmt  rewrite with ruff format"
+	@echo "make load   60 s of mixed traffic (50 users) while the pipeline runs; figures into docs/reliability.md"
 	@echo "make bench  figures vs their floors on a scratch database (size S; make bench-large for L); not part of make test"
 
 $(VENV)/bin/python:
@@ -93,6 +94,11 @@ BENCH_SERVER ?= postgres://postgres@127.0.0.1:5432
 
 bench: $(VENV)/.run-deps services
 	BENCH_SIZE=$(BENCH_SIZE) BENCH_SERVER=$(BENCH_SERVER) $(BIN)/python -m bench
+
+# make load: 60 s of mixed page and API traffic (locust, 50 users) against gunicorn while the
+# pipeline runs, on a scratch database (LOAD_DATABASE); figures into docs/reliability.md.
+load: $(VENV)/.test-deps services
+	$(BIN)/python -m bench.reliability_load
 
 bench-large:
 	$(MAKE) bench BENCH_SIZE=L

@@ -5,6 +5,9 @@ import os
 import tempfile
 from pathlib import Path
 
+# Imported here, not in child_exit: an import inside a signal handler can fail at shutdown.
+from prometheus_client import multiprocess
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - behind a proxy
 # Sync workers: pages and the API are short database-bound requests. 2-4 per core is usual.
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8)))
@@ -40,6 +43,4 @@ def on_starting(server) -> None:
 
 
 def child_exit(server, worker) -> None:
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)
