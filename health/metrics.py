@@ -36,7 +36,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from accounts.models import Account, Event, EventDaily, SurveyResponse, Ticket, Touchpoint
+from accounts.models import Account, AuditEntry, Event, EventDaily, SurveyResponse, Ticket, Touchpoint
 
 DAY = dt.timedelta(days=1)
 MAX_WINDOW_DAYS = 3650
@@ -382,10 +382,50 @@ def overdue_milestones(
 
 
 def days_to_renewal(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
-    """Days from T's UTC date to the renewal date (negative once it has passed)."""
+    """Days from T's UTC date to the renewal date known at T (negative once it has passed).
+
+    The renewal date at T is today's unless the audit log shows a change after T: then it is the
+    value that change replaced, so a backtest as of a past date does not see renewal dates the CRM
+    rolled forward later (the future would leak into the score).
+    """
     today = as_of.astimezone(dt.UTC).date()
-    rows = accounts.order_by().filter(renewal_date__isnull=False).values_list("pk", "renewal_date")
-    return {pk: Reading(Decimal((renewal - today).days), None) for pk, renewal in rows}
+    rows = dict(accounts.order_by().values_list("pk", "renewal_date"))
+    for pk, renewal_at_t in _renewal_dates_replaced_after(as_of).items():
+        if pk in rows:
+            rows[pk] = renewal_at_t
+    return {pk: Reading(Decimal((renewal - today).days), None) for pk, renewal in rows.items() if renewal}
+
+
+def _renewal_dates_replaced_after(as_of: dt.datetime) -> dict[int, dt.date | None]:
+    """Account id → the renewal date it had at ``as_of``, for accounts whose date changed since.
+
+    One query over the renewal-date changes after T (rare rows: a few per account and year); the
+    earliest change of each account holds, in its "before" value, the date valid at T.
+    """
+    changes = (
+        AuditEntry.objects.filter(
+            target_type=Account._meta.label_lower,
+            action="account.changed",
+            changes__has_key="renewal_date",
+            at__gt=as_of,
+        )
+        .order_by("at", "id")
+        .values_list("target_id", "changes")
+    )
+    before_at_t: dict[int, dt.date | None] = {}
+    for target_id, change in changes:
+        pair = change.get("renewal_date")
+        if not target_id.isdigit() or not isinstance(pair, list) or len(pair) != 2:
+            continue
+        before_at_t.setdefault(int(target_id), _iso_date(pair[0]))
+    return before_at_t
+
+
+def _iso_date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def days_since_touchpoint(

@@ -8,7 +8,9 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import time_machine
 
+from accounts.changes import update_account
 from accounts.models import Account
 from health.metrics import METRICS, compute
 from journeys.models import Journey, Milestone, MilestoneDefinition, Stage, StageChange
@@ -150,6 +152,23 @@ def test_later_data_moves_the_reading_at_a_later_time(acme):
     assert value("open_tickets", acme, as_of=later) == 3  # t3 closed, t4 opened
 
 
+def test_days_to_renewal_as_of_a_past_date_reads_the_date_known_then(acme):
+    """The CRM rolls the renewal date on at renewal; a backtest at T must not see the new date."""
+    with time_machine.travel(at("2026-04-09 15:00"), tick=False):
+        update_account(actor=None, account=acme, values={"renewal_date": dt.date(2027, 4, 9)})
+    with time_machine.travel(at("2026-05-01 10:00"), tick=False):
+        update_account(actor=None, account=acme, values={"renewal_date": dt.date(2027, 5, 1)})
+    newcomer = AccountFactory(external_id="late", renewal_date=None)
+    with time_machine.travel(at("2026-03-20 10:00"), tick=False):
+        update_account(actor=None, account=newcomer, values={"renewal_date": dt.date(2026, 9, 1)})
+
+    assert value("days_to_renewal", acme, as_of=T) == 30  # 03-10 → 04-09, the date known at T
+    assert value("days_to_renewal", acme, as_of=at("2026-04-20 00:00")) == 354  # → 2027-04-09
+    assert value("days_to_renewal", acme, as_of=at("2026-06-01 00:00")) == 334  # → 2027-05-01
+    assert value("days_to_renewal", newcomer, as_of=T) is None  # no renewal date at T
+    assert value("days_to_renewal", newcomer, as_of=at("2026-03-21 00:00")) == 164
+
+
 def test_a_midnight_as_of_reads_only_whole_days_and_matches_raw_counting(acme):
     midnight = at("2026-03-10 00:00")
     # [03-03 00:00, 03-10 00:00): 03-03 11:00 and 13:00, 03-09 08:00 and 20:00
@@ -164,7 +183,8 @@ def test_each_metric_is_one_query_over_all_accounts(acme, empty, django_assert_n
         if key in ("milestone_completion", "overdue_milestones"):
             continue  # journeys' milestone_progress: two queries, shared by both metrics
         params = {p.name: ("login" if p.kind == "event" else 7) for p in metric.params}
-        with django_assert_num_queries(1):
+        # days_to_renewal also reads the renewal-date changes after T from the audit log.
+        with django_assert_num_queries(2 if key == "days_to_renewal" else 1):
             compute(key, params, as_of=T)
 
 
