@@ -23,7 +23,7 @@ from operator import or_
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from accounts.models import Account, AuditEntry
 from health.models import HealthScore, RenewalForecast, RenewalRates
@@ -228,14 +228,17 @@ class AccuracyRow:
         return self.forecast_arr - self.renewed_arr
 
 
-def forecast_accuracy() -> list[AccuracyRow]:
+def forecast_accuracy(accounts: QuerySet[Account] | None = None) -> list[AccuracyRow]:
     """How close the kept forecasts came, per lead and band and overall; one query.
 
     A forecast's renewal is known once the account churned (from the forecast's day up to
     CHURN_GRACE_DAYS after the renewal date: not renewed) or its renewal date moved past the
-    forecast one (renewed); until then it is pending.
+    forecast one (renewed); until then it is pending. ``accounts`` limits it to a user's scope.
     """
-    rows = RenewalForecast.objects.order_by().values_list(
+    forecasts = RenewalForecast.objects.order_by()
+    if accounts is not None:
+        forecasts = forecasts.filter(account__in=accounts.order_by().values("pk"))
+    rows = forecasts.values_list(
         "lead",
         "band",
         "rate",

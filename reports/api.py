@@ -10,6 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.visibility import is_manager, visible_accounts
+from health.models import RenewalRates
+from health.renewal_forecast import AccuracyRow, configured_rates, forecast_accuracy, forecast_rates
 from reports.portfolio import CsmBook, portfolio_report
 from reports.renewals import MAX_WINDOW_DAYS, RenewalsReport, parse_days, renewals_report
 
@@ -92,3 +94,54 @@ class PortfolioReportView(APIView):
     def get(self, request: Request) -> Response:
         books = portfolio_report(accounts=visible_accounts(request.user), today=timezone.localdate())
         return Response({"csms": [book_json(book) for book in books]})
+
+
+def _rate(rate: float | None) -> float | None:
+    return None if rate is None else float(rate)
+
+
+def accuracy_json(row: AccuracyRow) -> dict:
+    return {
+        "lead_days": row.lead,
+        "band": row.band,
+        "graded": row.graded,
+        "pending": row.pending,
+        "forecast_rate": _rate(row.forecast_rate),
+        "actual_rate": _rate(row.actual_rate),
+        "forecast_arr": str(row.forecast_arr),
+        "renewed_arr": str(row.renewed_arr),
+        "error_arr": str(row.error_arr),
+    }
+
+
+class RenewalForecastReportView(APIView):
+    """`GET /reports/renewal-forecast/`: the renewal rate used per band (learned or default) and how
+    close the forecasts kept 90 and 30 days before each renewal came, over the caller's accounts."""
+
+    permission_classes = [permissions.IsAuthenticated, IsManager]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        defaults = configured_rates()
+        used = forecast_rates(defaults=defaults)
+        snapshot = RenewalRates.objects.order_by("-learned_on").first()
+        learned = snapshot.bands if snapshot is not None else {}
+        rates = {
+            band: {
+                "rate": float(rate),
+                "source": "learned" if (learned.get(band) or {}).get("rate") is not None else "default",
+                "default": float(defaults[band]),
+                "renewals": (learned.get(band) or {}).get("renewals", 0),
+                "churns": (learned.get(band) or {}).get("churns", 0),
+            }
+            for band, rate in used.items()
+        }
+        return Response(
+            {
+                "learned_on": snapshot.learned_on.isoformat() if snapshot else None,
+                "lookback_days": snapshot.lookback_days if snapshot else None,
+                "lead_days": snapshot.lead_days if snapshot else None,
+                "rates": rates,
+                "accuracy": [accuracy_json(row) for row in forecast_accuracy(visible_accounts(request.user))],
+            }
+        )

@@ -140,3 +140,39 @@ def test_the_daily_task_learns_and_keeps_todays_forecasts(db):
     assert renewal_forecast_task() == 0
     assert RenewalRates.objects.filter(learned_on=today).count() == 1
     assert RenewalForecast.objects.get().lead == 30
+
+
+def test_the_renewal_forecast_report_shows_rates_and_accuracy_within_the_callers_scope(world, api, settings):
+    from health.renewal_forecast import snapshot_renewal_forecasts, snapshot_renewal_rates
+
+    settings.LIFELINE_RENEWAL_RATES = {"red": 0.3, "yellow": 0.7, "green": 0.9, "unscored": 0.6}
+    day = dt.date(2026, 6, 1)
+    ours = AccountFactory(team=world.team_a, renewal_date=dt.date(2026, 8, 15), health_band="green", arr=1000)
+    theirs = AccountFactory(team=world.team_b, renewal_date=dt.date(2026, 8, 20), health_band="red", arr=5000)
+    snapshot_renewal_forecasts(today=day, rates=RATES)
+    snapshot_renewal_rates(today=day, min_outcomes=20)
+    renewed(ours)
+    churned(theirs, dt.date(2026, 8, 25))
+
+    body = api(world.manager_a).get("/api/v1/reports/renewal-forecast/").json()
+
+    assert body["learned_on"] == "2026-06-01"
+    assert body["rates"]["green"] == {
+        "rate": 0.9,
+        "source": "default",
+        "default": 0.9,
+        "renewals": 0,
+        "churns": 0,
+    }
+    overall = next(row for row in body["accuracy"] if row["band"] == "all")
+    assert (overall["lead_days"], overall["graded"], overall["forecast_arr"], overall["renewed_arr"]) == (
+        90,
+        1,
+        "900.00",
+        "1000.00",
+    )
+    assert {row["band"] for row in body["accuracy"]} == {"green", "all"}  # team B's red forecast is not ours
+    admin_rows = api(world.admin).get("/api/v1/reports/renewal-forecast/").json()["accuracy"]
+    assert {row["band"] for row in admin_rows} == {"green", "red", "all"}
+    assert api(world.csm_a).get("/api/v1/reports/renewal-forecast/").status_code == 403
+    assert api().get("/api/v1/reports/renewal-forecast/").status_code == 401
