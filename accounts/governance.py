@@ -14,6 +14,7 @@ from accounts.models import AuditEntry, Contact, Event, SurveyResponse
 
 # Raw events younger than this are never pruned: milestone rules and metrics read recent ones.
 MIN_RETENTION_DAYS = 30
+RETENTION_STEP = "accounts.retention"  # the nightly prune, as recorded in StepRun
 
 
 @dataclass(frozen=True)

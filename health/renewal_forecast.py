@@ -162,6 +162,7 @@ def forecast_rates(*, defaults: Mapping[str, Decimal]) -> dict[str, Decimal]:
 
 # --- forecast accuracy ------------------------------------------------------------------------
 
+RENEWAL_FORECAST_STEP = "health.renewal_forecast"  # the daily job, as recorded in StepRun
 LEADS = (90, 30)  # a forecast is kept from 31 to 90 days before the renewal, and from 1 to 30 days
 CHURN_GRACE_DAYS = 90  # a churn up to this long after the renewal date counts against the renewal
 

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from accounts.steps import recorded
-from health.renewal_forecast import run_daily_renewal_forecast
+from health.renewal_forecast import RENEWAL_FORECAST_STEP, run_daily_renewal_forecast
 from health.scoring import RECOMPUTE_STEP, run_recompute_step
 
 
@@ -20,5 +20,7 @@ def recompute_health_task() -> int | None:
 @shared_task
 def renewal_forecast_task() -> int:
     """Learn today's renewal rates and keep today's forecasts; returns the forecasts kept. Idempotent."""
-    _, kept = run_daily_renewal_forecast(today=timezone.now().date())
+    with recorded(RENEWAL_FORECAST_STEP) as run:
+        snapshot, kept = run_daily_renewal_forecast(today=timezone.now().date())
+        run.done({"forecasts_kept": kept, "learned_on": snapshot.learned_on.isoformat()})
     return kept

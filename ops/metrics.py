@@ -11,7 +11,8 @@ import os
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, F, Max, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from kombu import Connection
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -21,7 +22,7 @@ from prometheus_client.registry import REGISTRY, Collector
 
 from accounts.models import StepRun
 from ops.readiness import BROKER_TIMEOUT_SECONDS
-from ops.status import PIPELINE_STEPS, outbox_status
+from ops.status import PIPELINE_STEPS, SCHEDULED_JOBS, outbox_status
 
 REQUESTS = Counter(
     "lifeline_http_requests",
@@ -92,18 +93,32 @@ class DatabaseCollector(Collector):
             labels=["step", "outcome"],
         )
         finished = StepRun.objects.exclude(outcome=StepRun.Outcome.RUNNING)
-        for step, _label in PIPELINE_STEPS:
-            of_step = finished.filter(step=step).order_by("-started_at", "-id")
-            success = (
-                of_step.filter(outcome=StepRun.Outcome.SUCCEEDED)
-                .values_list("finished_at", flat=True)
-                .first()
+        steps = [step for step, _label in (*PIPELINE_STEPS, *SCHEDULED_JOBS)]
+        # Two queries for every step together: the newest success, and the newest finished run.
+        successes = dict(
+            finished.filter(step__in=steps, outcome=StepRun.Outcome.SUCCEEDED)
+            .values("step")
+            .annotate(at=Max("finished_at"))
+            .values_list("step", "at")
+            .order_by()
+        )
+        newest = {
+            row[0]: row[1:]
+            for row in finished.filter(step__in=steps)
+            .annotate(
+                rank=Window(
+                    RowNumber(), partition_by=F("step"), order_by=[F("started_at").desc(), F("id").desc()]
+                )
             )
-            last_success.add_metric([step], _timestamp(success))
-            last = of_step.values_list("duration_seconds", "outcome").first()
-            if last is not None:
-                last_duration.add_metric([step], last[0] or 0.0)
-                last_failed.add_metric([step], 1.0 if last[1] == StepRun.Outcome.FAILED else 0.0)
+            .filter(rank=1)
+            .values_list("step", "duration_seconds", "outcome")
+        }
+        for step in steps:
+            last_success.add_metric([step], _timestamp(successes.get(step)))
+            if step in newest:
+                duration, outcome = newest[step]
+                last_duration.add_metric([step], duration or 0.0)
+                last_failed.add_metric([step], 1.0 if outcome == StepRun.Outcome.FAILED else 0.0)
         since = timezone.now() - dt.timedelta(hours=24)
         counted = (
             finished.filter(started_at__gte=since)

@@ -10,9 +10,12 @@ from typing import Any
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from accounts.governance import RETENTION_STEP
 from accounts.models import StepRun
+from health.renewal_forecast import RENEWAL_FORECAST_STEP
 from health.scoring import RECOMPUTE_STEP
 from journeys.evaluation import STEP_LOCK as JOURNEYS_STEP
+from playbooks.digests import DAILY_DIGESTS_STEP, WEEKLY_DIGESTS_STEP
 from playbooks.models import EmailDelivery
 from playbooks.pipeline import DELIVERY_STEP, PLAYBOOKS_STEP
 
@@ -22,6 +25,13 @@ PIPELINE_STEPS: tuple[tuple[str, str], ...] = (
     (RECOMPUTE_STEP, "Health scores"),
     (PLAYBOOKS_STEP, "Playbooks"),
     (DELIVERY_STEP, "Email delivery"),
+)
+# The other scheduled jobs, recorded the same way and shown below the pipeline.
+SCHEDULED_JOBS: tuple[tuple[str, str], ...] = (
+    (DAILY_DIGESTS_STEP, "Daily CSM digests"),
+    (WEEKLY_DIGESTS_STEP, "Weekly renewal digests"),
+    (RENEWAL_FORECAST_STEP, "Renewal rates and forecasts"),
+    (RETENTION_STEP, "Event retention"),
 )
 
 
@@ -55,10 +65,10 @@ def describe_counts(counts: dict[str, Any]) -> list[str]:
     return parts
 
 
-def pipeline_status() -> list[StepStatus]:
-    """Each pipeline step's last run, last success and last failure."""
+def pipeline_status(steps: tuple[tuple[str, str], ...] = PIPELINE_STEPS) -> list[StepStatus]:
+    """Each step's last run, last success and last failure (the pipeline's unless told)."""
     statuses = []
-    for step, label in PIPELINE_STEPS:
+    for step, label in steps:
         runs = StepRun.objects.filter(step=step).order_by("-started_at", "-id")
         statuses.append(
             StepStatus(

@@ -15,7 +15,14 @@ from accounts.visibility import is_admin
 from ops.exports import export_subject, write_export
 from ops.metrics import exposition
 from ops.readiness import readiness
-from ops.status import describe_counts, outbox_status, pipeline_status, recent_failures
+from ops.status import (
+    PIPELINE_STEPS,
+    SCHEDULED_JOBS,
+    describe_counts,
+    outbox_status,
+    pipeline_status,
+    recent_failures,
+)
 
 
 @never_cache
@@ -43,18 +50,25 @@ def pipeline(request: HttpRequest) -> HttpResponse:
     """Admins only: each step's last run, how long it took, what it changed, and any failure."""
     if not is_admin(request.user):
         raise PermissionDenied
-    steps = pipeline_status()
-    rows = [
-        {
-            "status": status,
-            "changes": describe_counts(status.last_run.counts) if status.last_run else [],
-        }
-        for status in steps
-    ]
+
+    def rows(steps):
+        return [
+            {
+                "status": status,
+                "changes": describe_counts(status.last_run.counts) if status.last_run else [],
+            }
+            for status in pipeline_status(steps)
+        ]
+
     return render(
         request,
         "ops/pipeline.html",
-        {"rows": rows, "failures": recent_failures(), "outbox": outbox_status()},
+        {
+            "rows": rows(PIPELINE_STEPS),
+            "jobs": rows(SCHEDULED_JOBS),
+            "failures": recent_failures(),
+            "outbox": outbox_status(),
+        },
     )
 
 

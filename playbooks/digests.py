@@ -22,6 +22,9 @@ from playbooks.emails import account_url, queue_emails, render_email
 from playbooks.models import Alert, EmailDelivery, Task
 
 # Long lists are cut in the email; the account page and "My work" have the rest.
+# Each run of the digest jobs is recorded under these names (accounts.steps.recorded).
+DAILY_DIGESTS_STEP = "playbooks.digests.daily"
+WEEKLY_DIGESTS_STEP = "playbooks.digests.weekly"
 ITEMS_PER_SECTION = 25
 RENEWAL_WINDOW_DAYS = 90
 BAND_ORDER = ["red", "yellow", "green", None]

@@ -6,7 +6,12 @@ from django.utils import timezone
 
 from accounts.locking import step_lock
 from accounts.steps import recorded
-from playbooks.digests import queue_daily_csm_digests, queue_weekly_renewal_digests
+from playbooks.digests import (
+    DAILY_DIGESTS_STEP,
+    WEEKLY_DIGESTS_STEP,
+    queue_daily_csm_digests,
+    queue_weekly_renewal_digests,
+)
 from playbooks.pipeline import PLAYBOOKS_STEP, run_delivery_step, run_playbooks_step
 
 # --- delivery and digests ------------------------------------------------------------------
@@ -25,27 +30,29 @@ def deliver_emails_task() -> int:
     return run_delivery_step()["sent"]
 
 
-def _queue_digests(queue) -> int:
-    """Queue one kind of digest under the digests lock (once, whoever runs it), then send them."""
-    with step_lock("playbooks.digests") as acquired:
-        if not acquired:
-            return 0
-        queued = queue(now=timezone.now())
-        if queued:
-            transaction.on_commit(deliver_emails_task.delay)
+def _queue_digests(queue, step: str) -> int:
+    """Queue one kind of digest under the digests lock (once, whoever runs it), then send them.
+
+    Each run is recorded under ``step`` for the pipeline page and the metrics."""
+    with recorded(step) as run:
+        with step_lock("playbooks.digests") as acquired:
+            queued = queue(now=timezone.now()) if acquired else 0
+            if queued:
+                transaction.on_commit(deliver_emails_task.delay)
+        run.done({"queued": queued} if acquired else None)
     return queued
 
 
 @shared_task(ignore_result=True)
 def send_daily_digests_task() -> int:
     """Queue today's CSM digests and have them sent."""
-    return _queue_digests(queue_daily_csm_digests)
+    return _queue_digests(queue_daily_csm_digests, DAILY_DIGESTS_STEP)
 
 
 @shared_task(ignore_result=True)
 def send_weekly_digests_task() -> int:
     """Queue this week's renewal digests for managers and have them sent."""
-    return _queue_digests(queue_weekly_renewal_digests)
+    return _queue_digests(queue_weekly_renewal_digests, WEEKLY_DIGESTS_STEP)
 
 
 # --- the pipeline ---------------------------------------------------------------------------

@@ -32,7 +32,8 @@ def test_admin_sees_each_steps_last_run_changes_and_failure(client, world, djang
     )
     client.force_login(world.admin)
 
-    with django_assert_max_num_queries(25):
+    make_run("playbooks.digests.daily", minutes_ago=40, counts={"queued": 3})
+    with django_assert_max_num_queries(40):
         response = client.get(URL)
 
     assert response.status_code == 200
@@ -45,6 +46,8 @@ def test_admin_sees_each_steps_last_run_changes_and_failure(client, world, djang
     assert "OperationalError: server closed" in html
     assert "Never run." in html  # delivery has no run yet
     assert "1 email waiting" in html
+    assert "Other scheduled jobs" in html
+    assert "Daily CSM digests" in html and "queued 3" in html
 
 
 def test_the_page_is_for_admins_only(client, world):

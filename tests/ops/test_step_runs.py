@@ -42,6 +42,31 @@ def test_the_celery_tasks_record_their_step(db):
     assert sorted(StepRun.objects.values_list("step", flat=True)) == sorted(STEPS)
 
 
+def test_the_other_scheduled_jobs_record_their_runs_too(world, settings):
+    from accounts.tasks import prune_events_task
+    from health.tasks import renewal_forecast_task
+    from playbooks.tasks import send_daily_digests_task, send_weekly_digests_task
+
+    settings.LIFELINE_EVENT_RETENTION_DAYS = 400
+    AccountFactory(owner=world.csm_a, team=world.team_a)
+    send_daily_digests_task()
+    send_weekly_digests_task()
+    renewal_forecast_task()
+    prune_events_task()
+
+    runs = {run.step: run for run in StepRun.objects.all()}
+    assert sorted(runs) == [
+        "accounts.retention",
+        "health.renewal_forecast",
+        "playbooks.digests.daily",
+        "playbooks.digests.weekly",
+    ]
+    assert all(run.outcome == StepRun.Outcome.SUCCEEDED for run in runs.values())
+    assert runs["accounts.retention"].counts == {"events_deleted": 0, "retention_days": 400}
+    assert set(runs["playbooks.digests.daily"].counts) == {"queued"}
+    assert "forecasts_kept" in runs["health.renewal_forecast"].counts
+
+
 def test_a_failing_step_is_recorded_with_its_error_and_still_raises(db):
     with pytest.raises(ZeroDivisionError), recorded("health.recompute"):
         1 / 0  # noqa: B018
