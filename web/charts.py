@@ -203,12 +203,20 @@ def funnel(stages: Sequence[tuple[str, int]]) -> SafeString:
     peak = max((n for _, n in stages), default=0) or 1
     parts = []
     for i, (name, n) in enumerate(stages):
-        w = max(width * 0.6 * n / peak, 4.0)
-        x = (width * 0.6 - w) / 2
         y = i * row + 3
+        if n:
+            w = max(width * 0.6 * n / peak, 4.0)
+            x = (width * 0.6 - w) / 2
+            parts.append(
+                f'<rect class="funnel-bar" x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 8}" rx="4"/>'
+            )
+        else:  # an empty stage is an outline, not a sliver that reads as "a few"
+            parts.append(
+                f'<rect class="funnel-empty" x="{width * 0.2:.1f}" y="{y}" width="{width * 0.2:.1f}" '
+                f'height="{row - 8}" rx="4"/>'
+            )
         parts.append(
-            f'<rect class="funnel-bar" x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 8}" rx="4"/>'
             f'<text class="label" x="{width * 0.6 + 12:.1f}" y="{y + 20}">{escape(name)}'
-            f'<tspan class="value"> {n}</tspan></text>'
+            f'<tspan class="value"> {n or "none"}</tspan></text>'
         )
     return _svg(width, row * len(stages) + 4, "".join(parts), label="Accounts per stage", css="chart funnel")
