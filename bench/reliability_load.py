@@ -51,9 +51,7 @@ def _environment(port: int) -> dict[str, str]:
         "DEBUG": "false",
         "SECRET_KEY": "load-not-secret",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
+        "LIFELINE_HTTPS": "false",  # plain http on loopback: no redirect, no secure-only cookies
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "CELERY_BROKER_URL": "memory://",
         "LOG_LEVEL": "WARNING",
