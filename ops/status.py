@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import StepRun
 from health.scoring import RECOMPUTE_STEP
+from insights.recompute import STEP_LOCK as INSIGHTS_STEP
 from journeys.evaluation import STEP_LOCK as JOURNEYS_STEP
 from playbooks.models import EmailDelivery
 from playbooks.pipeline import DELIVERY_STEP, PLAYBOOKS_STEP
@@ -19,6 +20,7 @@ from playbooks.pipeline import DELIVERY_STEP, PLAYBOOKS_STEP
 # The pipeline's steps in the order they run, with the names people read.
 PIPELINE_STEPS: tuple[tuple[str, str], ...] = (
     (JOURNEYS_STEP, "Journeys"),
+    (INSIGHTS_STEP, "Customer value"),
     (RECOMPUTE_STEP, "Health scores"),
     (PLAYBOOKS_STEP, "Playbooks"),
     (DELIVERY_STEP, "Email delivery"),

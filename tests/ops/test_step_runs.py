@@ -13,7 +13,13 @@ from playbooks.pipeline import run_pipeline
 from playbooks.tasks import deliver_emails_task, evaluate_playbooks_task
 from tests.factories import AccountFactory
 
-STEPS = ["journeys.evaluate", "health.recompute", "playbooks.evaluate", "playbooks.deliver"]
+STEPS = [
+    "journeys.evaluate",
+    "insights.recompute",
+    "health.recompute",
+    "playbooks.evaluate",
+    "playbooks.deliver",
+]
 
 
 def test_run_pipeline_records_each_step_with_its_counts(world):
