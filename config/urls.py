@@ -42,6 +42,7 @@ urlpatterns = [
     path("api/v1/", include("health.urls_api")),
     path("api/v1/", include("playbooks.urls_api")),
     path("api/v1/", include("reports.urls_api")),
+    path("api/v1/", include("insights.urls_api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -17,6 +17,11 @@ potential loyalists    everything else (R ≥ 3)
 An account that never bought has no segment.
 """
 
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count, F, QuerySet, Sum
+
 from insights.models import RfmSegment
 from insights.purchases import WindowPurchases
 
@@ -41,3 +46,46 @@ def rfm_segment(window: WindowPurchases | None, *, bought_before: bool) -> str:
     if f >= 4:
         return RfmSegment.LOYAL
     return RfmSegment.POTENTIAL_LOYALISTS
+
+
+@dataclass
+class RfmReport:
+    accounts_by_segment: dict[str, int]
+    clv_by_segment: dict[str, Decimal]
+    grid: list[list[int]]  # grid[r - 1][f - 1]: accounts with that recency and frequency score
+    segment: str | None = None
+    members: list = field(default_factory=list)  # AccountValue rows of ``segment``, highest CLV first
+
+
+def rfm_report(*, accounts: QuerySet, segment: str | None = None, limit: int = 100) -> RfmReport:
+    """Accounts and CLV per named segment, the R x F grid, and the members of one segment.
+
+    Two queries, three with ``segment``; from the values stored by the insights step.
+    """
+    from insights.models import AccountValue
+
+    values = AccountValue.objects.filter(account__in=accounts.order_by().values("pk"))
+    by_segment = dict.fromkeys(RfmSegment.values, 0)
+    clv = dict.fromkeys(RfmSegment.values, Decimal("0.00"))
+    for row in (
+        values.exclude(rfm_segment="")
+        .order_by()
+        .values("rfm_segment")
+        .annotate(n=Count("pk"), clv=Sum("clv"))
+    ):
+        by_segment[row["rfm_segment"]] = row["n"]
+        clv[row["rfm_segment"]] = row["clv"] or Decimal("0.00")
+    grid = [[0] * 5 for _ in range(5)]
+    cells = (
+        values.filter(r_score__isnull=False).order_by().values("r_score", "f_score").annotate(n=Count("pk"))
+    )
+    for row in cells:
+        grid[row["r_score"] - 1][row["f_score"] - 1] = row["n"]
+    members = []
+    if segment:
+        members = list(
+            values.filter(rfm_segment=segment)
+            .select_related("account", "account__owner")
+            .order_by(F("clv").desc(nulls_last=True), "account_id")[:limit]
+        )
+    return RfmReport(by_segment, clv, grid, segment, members)
