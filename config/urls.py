@@ -33,6 +33,7 @@ admin.site.site_title = "Lifeline admin"
 
 urlpatterns = [
     path("", include("web.urls")),
+    path("", include("web.insights_urls")),
     path("", include("ops.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
