@@ -183,3 +183,17 @@ def test_metrics_read_clv_and_rfm_score_as_of_t(value_settings, django_assert_ma
     assert compute("clv", {}, as_of=T - dt.timedelta(days=400)) == {}
     scoped = compute("rfm_score", {}, as_of=T, accounts=Account.objects.filter(pk=accounts[1].pk))
     assert list(scoped) == [accounts[1].pk]
+
+
+def test_the_command_runs_the_step(value_settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from accounts.models import StepRun
+
+    five_buyers()
+    out = StringIO()
+    call_command("recompute_insights", stdout=out)
+    assert "5 accounts, 5 with purchases, 5 RFM segment changes." in out.getvalue()
+    assert StepRun.objects.get(step="insights.recompute").outcome == "succeeded"
