@@ -1,6 +1,7 @@
 """The value, voice and churn pages: render with charts, scoped, a fixed number of queries."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -118,3 +119,26 @@ def test_my_book_filters_by_rfm_segment(world, client, value_settings):
     response = client.get(f"/?rfm_segment={segment}")
     assert {account.name for account, _ in response.context["rows"]} == expected
     assert client.get("/?rfm_segment=vip").status_code == 200  # shown as a form error, not a 500
+
+
+def test_the_value_settings_are_edited_in_the_admin(admin_client, value_settings):
+    client = admin_client
+    url = f"/admin/insights/valuesettings/{value_settings.pk}/change/"
+    assert client.get(url).status_code == 200
+    data = {
+        "value_events": '["order"]',
+        "default_gross_margin": "0.5",
+        "segment_margins": '{"smb": 2}',
+        "window_days": "365",
+        "quiet_days": "90",
+        "max_lifetime_years": "10",
+    }
+    response = client.post(url, data)
+    assert response.status_code == 200  # refused: a margin above 1
+    assert "must be a number between 0 and 1" in response.content.decode()
+    response = client.post(url, {**data, "segment_margins": '{"smb": 0.6}'})
+    assert response.status_code == 302
+    value_settings.refresh_from_db()
+    assert value_settings.value_events == ["order"]
+    assert value_settings.margin_for("smb") == Decimal("0.6")
+    assert value_settings.margin_for("ent") == Decimal("0.500")
