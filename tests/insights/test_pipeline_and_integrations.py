@@ -197,3 +197,42 @@ def test_the_command_runs_the_step(value_settings):
     call_command("recompute_insights", stdout=out)
     assert "5 accounts, 5 with purchases, 5 RFM segment changes." in out.getvalue()
     assert StepRun.objects.get(step="insights.recompute").outcome == "succeeded"
+
+
+def test_value_and_rfm_reports_from_the_stored_values(value_settings):
+    from insights.clv import value_report
+    from insights.rfm import rfm_report
+
+    a1, a2, a3, a4, a5 = five_buyers()
+    AccountFactory(segment="ent")  # never bought
+    recompute_insights(now=T)
+
+    report = value_report(accounts=Account.objects.all())
+
+    smb = next(s for s in report.segments if s.segment == "smb")
+    assert (smb.accounts, smb.customers, smb.purchases, smb.value) == (5, 5, 15, Decimal("1590.00"))
+    assert smb.average_order_value == Decimal("106.00")  # 1590 / 15
+    assert smb.purchases_per_year == Decimal("3.0000")  # 15 purchases / 5 customers
+    assert smb.clv == Decimal("2226.00")  # 106 x 3 x 0.7 x 10
+    assert smb.total_clv == Decimal("11130.00")  # 3500 + 1400 + 210 + 5600 + 420
+    ent = next(s for s in report.segments if s.segment == "ent")
+    assert (ent.customers, ent.clv, ent.total_clv) == (0, None, Decimal("0.00"))
+    assert report.total_clv == Decimal("11130.00")
+    assert [v.account_id for v in report.top_accounts] == [a4.pk, a1.pk, a2.pk, a5.pk, a3.pk]
+    assert [v.account_id for v in report.slipping_accounts] == [a4.pk]
+    assert report.accounts_by_rfm_segment["lost"] == 1
+    assert report.clv_by_rfm_segment["at_risk"] == Decimal("5600.00")
+
+    rfm = rfm_report(accounts=Account.objects.all(), segment="champions")
+    assert rfm.grid == [[1 if r == f else 0 for f in range(5)] for r in range(5)]  # R = F for all five
+    assert [v.account_id for v in rfm.members] == [a1.pk]
+    assert rfm.accounts_by_segment == {
+        "champions": 1,
+        "loyal": 1,
+        "potential_loyalists": 1,
+        "new": 0,
+        "at_risk": 1,
+        "cant_lose": 0,
+        "hibernating": 0,
+        "lost": 1,
+    }
