@@ -12,7 +12,7 @@ from django.db import models
 
 from accounts.models import Account
 
-DEFAULT_VALUE_EVENTS = ["purchase", "order", "invoice"]
+DEFAULT_VALUE_EVENTS = ["purchase", "order", "order_placed", "invoice"]
 
 
 class RfmSegment(models.TextChoices):

@@ -15,7 +15,7 @@ def create_defaults(apps, schema_editor):
     ValueSettings.objects.get_or_create(
         pk=1,
         defaults={
-            "value_events": ["purchase", "order", "invoice"],
+            "value_events": ["purchase", "order", "order_placed", "invoice"],
             "default_gross_margin": Decimal("0.700"),
             "segment_margins": {},
             "window_days": 365,
