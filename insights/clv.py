@@ -180,7 +180,7 @@ SLIPPING = (RfmSegment.AT_RISK, RfmSegment.CANT_LOSE, RfmSegment.HIBERNATING)
 def value_report(*, accounts: QuerySet[Account], limit: int = 20) -> ValueReport:
     """CLV per segment and per RFM segment, the most valuable accounts and the valuable ones slipping.
 
-    Four queries whatever the number of accounts.
+    Five queries whatever the number of accounts (settings, segments, RFM segments, top, slipping).
     """
     settings = value_settings()
     window_days = settings.window_days
