@@ -62,6 +62,13 @@ class IsManagerToCreateOrDelete(permissions.BasePermission):
         return view.action != "destroy" or is_manager(request.user)
 
 
+def _rfm_segments() -> list[tuple[str, str]]:
+    # The insights app sits above accounts: read lazily, for the filter only.
+    from insights.models import RfmSegment
+
+    return RfmSegment.choices
+
+
 class AccountFilter(django_filters.FilterSet):
     segment = django_filters.CharFilter(lookup_expr="iexact")
     stage = django_filters.CharFilter()
@@ -70,6 +77,9 @@ class AccountFilter(django_filters.FilterSet):
     renewal_before = django_filters.DateFilter(field_name="renewal_date", lookup_expr="lte")
     renewal_after = django_filters.DateFilter(field_name="renewal_date", lookup_expr="gte")
     search = django_filters.CharFilter(method="filter_search", label="Name, domain or external id")
+    rfm_segment = django_filters.ChoiceFilter(
+        field_name="value__rfm_segment", choices=_rfm_segments, label="RFM segment (insights)"
+    )
 
     class Meta:
         model = Account

@@ -33,6 +33,7 @@ admin.site.site_title = "Lifeline admin"
 
 urlpatterns = [
     path("", include("web.urls")),
+    path("", include("web.insights_urls")),
     path("", include("ops.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -42,6 +43,7 @@ urlpatterns = [
     path("api/v1/", include("health.urls_api")),
     path("api/v1/", include("playbooks.urls_api")),
     path("api/v1/", include("reports.urls_api")),
+    path("api/v1/", include("insights.urls_api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -353,6 +353,37 @@ def csat_average(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account
     return _survey_average("csat", params, as_of, accounts)
 
 
+def _account_values(as_of: dt.datetime, cache: MetricCache | None) -> dict:
+    from insights.clv import account_figures
+
+    key = ("account_figures", as_of)
+    if cache is None:
+        return account_figures(as_of=as_of)
+    if key not in cache.values:
+        cache.values[key] = account_figures(as_of=as_of)
+    return cache.values[key]
+
+
+def clv(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
+    """Customer lifetime value as of T (insights.clv); no reading for an account that never bought."""
+    scope = set(_scope_ids(accounts).values_list("pk", flat=True))
+    return {
+        pk: Reading(f.clv, f.history.last_at)
+        for pk, f in _account_values(as_of, cache).items()
+        if pk in scope and f.clv is not None
+    }
+
+
+def rfm_score(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
+    """R + F + M quintile scores (3 to 15) as of T; no reading without a purchase in the window."""
+    scope = set(_scope_ids(accounts).values_list("pk", flat=True))
+    return {
+        pk: Reading(Decimal(f.window.r_score + f.window.f_score + f.window.m_score), f.history.last_at)
+        for pk, f in _account_values(as_of, cache).items()
+        if pk in scope and f.window is not None
+    }
+
+
 def _milestones(as_of: dt.datetime, cache: MetricCache | None) -> dict:
     from journeys.progress import milestone_progress
 
@@ -494,6 +525,8 @@ METRICS: dict[str, Metric] = {
         Metric(
             "days_since_touchpoint", "Whole days since the last CSM touchpoint.", (), days_since_touchpoint
         ),
+        Metric("clv", "Customer lifetime value (insights: AOV x frequency x margin x lifetime).", (), clv),
+        Metric("rfm_score", "RFM score: recency + frequency + monetary quintiles (3-15).", (), rfm_score),
     )
 }
 

@@ -14,6 +14,7 @@ from accounts.governance import RETENTION_STEP
 from accounts.models import StepRun
 from health.renewal_forecast import RENEWAL_FORECAST_STEP
 from health.scoring import RECOMPUTE_STEP
+from insights.recompute import STEP_LOCK as INSIGHTS_STEP
 from journeys.evaluation import STEP_LOCK as JOURNEYS_STEP
 from playbooks.digests import DAILY_DIGESTS_STEP, WEEKLY_DIGESTS_STEP
 from playbooks.models import EmailDelivery
@@ -22,6 +23,7 @@ from playbooks.pipeline import DELIVERY_STEP, PLAYBOOKS_STEP
 # The pipeline's steps in the order they run, with the names people read.
 PIPELINE_STEPS: tuple[tuple[str, str], ...] = (
     (JOURNEYS_STEP, "Journeys"),
+    (INSIGHTS_STEP, "Customer value"),
     (RECOMPUTE_STEP, "Health scores"),
     (PLAYBOOKS_STEP, "Playbooks"),
     (DELIVERY_STEP, "Email delivery"),

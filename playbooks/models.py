@@ -24,6 +24,9 @@ class Trigger(models.TextChoices):
     RECURRING_REVIEW = "recurring_review", "Recurring review every N days"
     TASK_OVERDUE = "task_overdue", "A task is overdue"
     EXPANSION_SIGNAL = "expansion_signal", "Expansion signal (green and usage up)"
+    # From the insights app (its migration 0002 records these choices; see insights/migrations).
+    SEGMENT_ENTERED = "segment_entered", "RFM segment entered"
+    NO_SURVEY_IN = "no_survey_in", "No NPS answer for N days"
 
 
 class Priority(models.TextChoices):

@@ -1,4 +1,4 @@
-"""The scheduled pipeline: journeys → health → playbooks → delivery, one locked step at a time.
+"""The scheduled pipeline: journeys → insights → health → playbooks → delivery, one locked step at a time.
 
 Each step reads and writes the database only and holds its own PostgreSQL advisory lock, so two
 beats or two workers cannot run it at once; every step is idempotent, so running the whole
@@ -74,11 +74,13 @@ def run_playbooks_step(*, now: dt.datetime | None = None) -> PlaybooksResult | N
 
 
 def run_pipeline(*, now: dt.datetime | None = None) -> dict[str, Any]:
-    """All four steps in order, in this process (``manage.py run_pipeline``); returns their counts.
+    """All five steps in order, in this process (``manage.py run_pipeline``); returns their counts.
 
     Each step's run is recorded (``accounts.steps``) for the ops status page and the metrics.
     """
     from health.scoring import RECOMPUTE_STEP, run_recompute_step
+    from insights.recompute import STEP_LOCK as INSIGHTS_STEP
+    from insights.recompute import run_insights_step
     from journeys.evaluation import STEP_LOCK as JOURNEYS_STEP
     from journeys.evaluation import run_evaluation_step
 
@@ -86,6 +88,9 @@ def run_pipeline(*, now: dt.datetime | None = None) -> dict[str, Any]:
     with recorded(JOURNEYS_STEP) as run:
         journeys = run_evaluation_step(now=now)
         run.done(journeys.counts() if journeys is not None else None)
+    with recorded(INSIGHTS_STEP) as run:
+        insights = run_insights_step(now=now)
+        run.done(insights.counts() if insights is not None else None)
     with recorded(RECOMPUTE_STEP) as run:
         health = run_recompute_step(now=now)
         run.done(health.counts() if health is not None else None)
@@ -95,6 +100,7 @@ def run_pipeline(*, now: dt.datetime | None = None) -> dict[str, Any]:
     delivery = run_delivery_step()
     return {
         "journeys": journeys.counts() if journeys is not None else "skipped (locked)",
+        "insights": insights.counts() if insights is not None else "skipped (locked)",
         "health": health.counts() if health is not None else "skipped (locked)",
         "playbooks": playbooks.counts() if playbooks is not None else "skipped (locked)",
         "delivery": delivery,

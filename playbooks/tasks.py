@@ -73,16 +73,18 @@ def evaluate_playbooks_task() -> dict[str, int] | None:
 
 @shared_task(ignore_result=True)
 def run_pipeline_task() -> str:
-    """What beat runs: the chain journeys → health → playbooks → delivery, one task per step.
+    """What beat runs: the chain journeys → insights → health → playbooks → delivery, one task per step.
 
     Each step takes its own lock and is idempotent, so a second beat, a retried message or an
     overlapping run makes nothing twice.
     """
     from health.tasks import recompute_health_task
+    from insights.tasks import recompute_insights_task
     from journeys.tasks import evaluate_journeys_task
 
     result = chain(
         evaluate_journeys_task.si(),
+        recompute_insights_task.si(),
         recompute_health_task.si(),
         evaluate_playbooks_task.si(),
         deliver_emails_task.si(),

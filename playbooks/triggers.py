@@ -16,6 +16,7 @@ from django.db.models import DateTimeField, F, IntegerField, OuterRef, Q, QueryS
 from django.db.models.functions import Coalesce
 
 from accounts.models import Account, EventDaily, SurveyResponse
+from insights.models import AccountValue, PlaybookValueFilter, RfmSegment
 from playbooks.models import Playbook, Task, Trigger
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -44,6 +45,8 @@ TRIGGER_PARAMS: dict[str, dict[str, tuple[type, bool]]] = {
     Trigger.RECURRING_REVIEW: {"days": (int, True)},
     Trigger.TASK_OVERDUE: {"days": (int, False)},
     Trigger.EXPANSION_SIGNAL: {"days": (int, False), "percent": (float, False), "event": (str, False)},
+    Trigger.SEGMENT_ENTERED: {"segment": (str, True)},
+    Trigger.NO_SURVEY_IN: {"days": (int, True)},
 }
 
 
@@ -66,6 +69,8 @@ def trigger_param_errors(trigger: str, params: Any) -> list[str]:
                 errors.append(f"{name!r} must be a non-empty string")
             elif name == "band" and value not in Account.Band.values:
                 errors.append(f"'band' must be one of {', '.join(Account.Band.values)}")
+            elif name == "segment" and value not in RfmSegment.values:
+                errors.append(f"'segment' must be one of {', '.join(RfmSegment.values)}")
         elif (
             isinstance(value, bool)
             or not isinstance(value, (int, float))
@@ -80,7 +85,7 @@ def trigger_param_errors(trigger: str, params: Any) -> list[str]:
 
 
 def eligible_accounts(playbook: Playbook) -> QuerySet[Account]:
-    """Active accounts passing the playbook's filters (segment, minimum ARR, stage, band)."""
+    """Active accounts passing the playbook's filters (segment, minimum ARR, stage, band, minimum CLV)."""
     accounts = Account.objects.filter(status=Account.Status.ACTIVE)
     if playbook.segments:
         accounts = accounts.filter(segment__in=playbook.segments)
@@ -90,6 +95,10 @@ def eligible_accounts(playbook: Playbook) -> QuerySet[Account]:
         accounts = accounts.filter(stage__in=playbook.stages)
     if playbook.bands:
         accounts = accounts.filter(health_band__in=playbook.bands)
+    value_filter = PlaybookValueFilter.objects.filter(playbook=playbook).first()
+    if value_filter is not None:
+        # The latest stored CLV (insights step); accounts without one do not pass.
+        accounts = accounts.filter(value__clv__gte=value_filter.min_clv)
     return accounts
 
 
@@ -240,6 +249,65 @@ def expansion_signal(playbook: Playbook, accounts: QuerySet[Account], now: dt.da
     ]
 
 
+def no_survey_in(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+    """No NPS answer for ``days`` (counted from the last answer, or the contract start / creation).
+
+    Once per period of ``days`` without an answer: an account that does not answer is asked again
+    each period; an answer starts a new count.
+    """
+    days = _param(playbook, "days")
+    today = _today(now)
+    answers = SurveyResponse.objects.filter(
+        account=OuterRef("pk"), kind=SurveyResponse.Kind.NPS, responded_at__lt=now
+    )
+    rows = (
+        accounts.annotate(last_answer=Subquery(answers.order_by("-responded_at").values("responded_at")[:1]))
+        .filter(Q(last_answer__isnull=True) | Q(last_answer__lte=now - dt.timedelta(days=days)))
+        .values_list("pk", "last_answer", "contract_start", "created_at")
+    )
+    firings = []
+    for pk, last_answer, start, created in rows:
+        anchor = _today(last_answer) if last_answer else (start or _today(created))
+        period = (today - anchor).days // days
+        if period >= 1:
+            firings.append(
+                Firing(
+                    pk,
+                    f"nps-due:{days}:{anchor.isoformat()}:{period}",
+                    {"last_answer": _today(last_answer).isoformat() if last_answer else None, "days": days},
+                )
+            )
+    return firings
+
+
+def segment_entered(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+    """The account entered RFM ``segment`` after the playbook became active; once per entry.
+
+    The entry time is the stored ``rfm_segment_since`` (insights step), kept while the account
+    stays in the segment, so reruns keep the same key.
+    """
+    segment = _param(playbook, "segment", str)
+    rows = AccountValue.objects.filter(
+        account__in=accounts,
+        rfm_segment=segment,
+        rfm_segment_since__gte=playbook.active_since,
+        rfm_segment_since__lte=now,
+    ).values_list("account_id", "rfm_segment_since", "previous_rfm_segment", "clv")
+    return [
+        Firing(
+            pk,
+            f"segment:{segment}:{since.isoformat()}",
+            {
+                "segment": segment,
+                "entered_at": since.isoformat(),
+                "previous_segment": before or None,
+                "clv": str(clv) if clv is not None else None,
+            },
+        )
+        for pk, since, before, clv in rows
+    ]
+
+
 # --- triggers over health ----------------------------------------------------------------
 
 
@@ -366,6 +434,8 @@ TRIGGERS: dict[str, Callable[[Playbook, QuerySet[Account], dt.datetime], list[Fi
     Trigger.EXPANSION_SIGNAL: expansion_signal,
     Trigger.STAGE_ENTERED: stage_entered,
     Trigger.MILESTONE_OVERDUE: milestone_overdue,
+    Trigger.SEGMENT_ENTERED: segment_entered,
+    Trigger.NO_SURVEY_IN: no_survey_in,
 }
 
 

@@ -6,6 +6,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.models import Account, Touchpoint
+from insights.models import RfmSegment
 from playbooks.models import Priority
 
 BAND_CHOICES = [("red", "Red"), ("yellow", "Yellow"), ("green", "Green"), ("unscored", "Unscored")]
@@ -25,6 +26,7 @@ class BookFilterForm(forms.Form):
     band = forms.MultipleChoiceField(required=False, choices=BAND_CHOICES)
     stage = forms.CharField(required=False, max_length=64)
     segment = forms.CharField(required=False, max_length=64)
+    rfm_segment = forms.ChoiceField(required=False, choices=[("", "Any"), *RfmSegment.choices])
     renewal = forms.TypedChoiceField(required=False, choices=RENEWAL_CHOICES, coerce=int, empty_value=None)
     owner = forms.CharField(required=False, max_length=20)
     sort = forms.CharField(required=False, max_length=20)

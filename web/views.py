@@ -80,7 +80,7 @@ def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
 
 
 def _scoped_account(request: HttpRequest, pk: int) -> Account:
-    return get_object_or_404(visible_accounts(request.user).select_related("owner", "team"), pk=pk)
+    return get_object_or_404(visible_accounts(request.user).select_related("owner", "team", "value"), pk=pk)
 
 
 def _require_manager(request: HttpRequest) -> None:
@@ -107,6 +107,8 @@ def _filter_book(accounts: QuerySet[Account], data: dict, *, user, today: dt.dat
         accounts = accounts.filter(stage=data["stage"])
     if data.get("segment"):
         accounts = accounts.filter(segment=data["segment"])
+    if data.get("rfm_segment"):
+        accounts = accounts.filter(value__rfm_segment=data["rfm_segment"])
     if data.get("renewal"):
         accounts = accounts.filter(
             renewal_date__gte=today, renewal_date__lte=today + dt.timedelta(days=data["renewal"])
@@ -376,6 +378,9 @@ def _account_context(request: HttpRequest, account: Account, **forms) -> dict:
         "override_form": forms.get("override_form")
         or OverrideForm(initial={"expires_on": today + dt.timedelta(days=30)}),
         "open_form": forms.get("open_form", ""),
+        # Customer value (insights step) and what the customer said.
+        "value": getattr(account, "value", None),  # select_related by _scoped_account
+        "survey_comments": [s for s in surveys if s.comment][:5],
     }
 
 

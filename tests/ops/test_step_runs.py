@@ -8,12 +8,19 @@ import time_machine
 from accounts.models import StepRun
 from accounts.steps import recorded
 from health.tasks import recompute_health_task
+from insights.tasks import recompute_insights_task
 from journeys.tasks import evaluate_journeys_task
 from playbooks.pipeline import run_pipeline
 from playbooks.tasks import deliver_emails_task, evaluate_playbooks_task
 from tests.factories import AccountFactory
 
-STEPS = ["journeys.evaluate", "health.recompute", "playbooks.evaluate", "playbooks.deliver"]
+STEPS = [
+    "journeys.evaluate",
+    "insights.recompute",
+    "health.recompute",
+    "playbooks.evaluate",
+    "playbooks.deliver",
+]
 
 
 def test_run_pipeline_records_each_step_with_its_counts(world):
@@ -35,6 +42,7 @@ def test_run_pipeline_records_each_step_with_its_counts(world):
 
 def test_the_celery_tasks_record_their_step(db):
     evaluate_journeys_task()
+    recompute_insights_task()
     recompute_health_task()
     evaluate_playbooks_task()
     deliver_emails_task()

@@ -1,0 +1,108 @@
+"""Purchases: the events that carry a value, read in one SQL statement over all accounts.
+
+A purchase is an event whose name is one of the settings' ``value_events`` and whose ``value`` is
+set (an order without an amount is not counted). Only events before T count, so every figure here
+can be taken as of any time T.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+
+DAY_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class PurchaseHistory:
+    """Everything an account bought before T (lifecycle, second-purchase rate)."""
+
+    purchases: int
+    first_at: dt.datetime
+    second_at: dt.datetime | None
+    last_at: dt.datetime
+    returned_at: dt.datetime | None  # the latest purchase made after a gap of at least quiet_days
+
+
+@dataclass(frozen=True)
+class WindowPurchases:
+    """What an account bought in ``[T - window, T)`` and its RFM quintile scores (1 to 5, 5 best)."""
+
+    recency_days: int
+    frequency: int
+    monetary: Decimal
+    r_score: int
+    f_score: int
+    m_score: int
+
+
+_HISTORY_SQL = """
+WITH purchases AS (
+    SELECT account_id, occurred_at, id,
+           ROW_NUMBER() OVER w AS n,
+           LAG(occurred_at) OVER w AS previous_at
+    FROM accounts_event
+    WHERE name = ANY(%(names)s) AND value IS NOT NULL AND occurred_at < %(as_of)s
+    WINDOW w AS (PARTITION BY account_id ORDER BY occurred_at, id)
+)
+SELECT account_id,
+       COUNT(*),
+       MIN(occurred_at),
+       MIN(occurred_at) FILTER (WHERE n = 2),
+       MAX(occurred_at),
+       MAX(occurred_at) FILTER (WHERE occurred_at - previous_at >= %(quiet)s)
+FROM purchases
+GROUP BY account_id
+"""
+
+# Quintile scores by cumulative share, in integers: score = ceil(5 x k / n), where n is the number
+# of accounts with a purchase in the window and k the number whose value is at most this one's
+# (for recency: whose last purchase is as old or older). Tied values share a score (the higher
+# one), whatever the account ids, and the best value always scores 5.
+_WINDOW_SQL = """
+WITH windowed AS (
+    SELECT account_id,
+           COUNT(*) AS frequency,
+           SUM(value) AS monetary,
+           FLOOR(EXTRACT(EPOCH FROM (%(as_of)s - MAX(occurred_at))) / %(day)s)::int AS recency_days
+    FROM accounts_event
+    WHERE name = ANY(%(names)s) AND value IS NOT NULL
+      AND occurred_at >= %(start)s AND occurred_at < %(as_of)s
+    GROUP BY account_id
+), counted AS (
+    SELECT *,
+           COUNT(*) OVER () AS n,
+           COUNT(*) OVER (ORDER BY recency_days DESC) AS r_k,
+           COUNT(*) OVER (ORDER BY frequency) AS f_k,
+           COUNT(*) OVER (ORDER BY monetary) AS m_k
+    FROM windowed
+)
+SELECT account_id, recency_days, frequency, monetary,
+       (5 * r_k + n - 1) / n, (5 * f_k + n - 1) / n, (5 * m_k + n - 1) / n
+FROM counted
+"""
+
+
+def purchase_histories(
+    *, names: list[str], as_of: dt.datetime, quiet_days: int
+) -> dict[int, PurchaseHistory]:
+    """Per account with at least one purchase before ``as_of``: counts and key moments."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _HISTORY_SQL, {"names": list(names), "as_of": as_of, "quiet": dt.timedelta(days=quiet_days)}
+        )
+        return {row[0]: PurchaseHistory(*row[1:]) for row in cursor.fetchall()}
+
+
+def window_purchases(*, names: list[str], as_of: dt.datetime, window_days: int) -> dict[int, WindowPurchases]:
+    """Per account with a purchase in ``[as_of - window_days, as_of)``: R, F, M and their scores."""
+    params = {
+        "names": list(names),
+        "as_of": as_of,
+        "start": as_of - dt.timedelta(days=window_days),
+        "day": DAY_SECONDS,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_WINDOW_SQL, params)
+        return {row[0]: WindowPurchases(*row[1:]) for row in cursor.fetchall()}
