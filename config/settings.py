@@ -158,6 +158,8 @@ EMAIL_FILE_PATH = VAR_DIR / "sent-emails"
 # attempts before an email is marked failed.
 LIFELINE_EMAIL_LEASE_SECONDS = env.int("LIFELINE_EMAIL_LEASE_SECONDS", default=600)
 LIFELINE_EMAIL_MAX_ATTEMPTS = env.int("LIFELINE_EMAIL_MAX_ATTEMPTS", default=8)
+# The wait after the first failed attempt (doubled after each further one, capped at an hour).
+LIFELINE_EMAIL_BACKOFF_SECONDS = env.int("LIFELINE_EMAIL_BACKOFF_SECONDS", default=60)
 
 # Links in emails point here; Message-IDs use this domain.
 LIFELINE_BASE_URL = env.str("LIFELINE_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
