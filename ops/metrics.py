@@ -35,6 +35,7 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
+
 def observe_request(*, view: str, method: str, status: int, seconds: float) -> None:
     REQUESTS.labels(view=view, method=method, status=str(status)).inc()
     REQUEST_SECONDS.labels(view=view).observe(seconds)
