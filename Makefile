@@ -18,15 +18,15 @@ PROD_ENV := DEBUG=false DATABASE_URL=$(PROD_DATABASE_URL) CELERY_BROKER_URL=$(PR
 	SECRET_KEY=$${SECRET_KEY:-run-prod-on-this-machine-only} PORT=$(PORT) HOST=$(HOST) \
 	$(if $(EMAIL_HOST),,EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend)
 
-.PHONY: run run-prod test lint fmt services clean help bench bench-large chaos
+.PHONY: run run-prod test lint fmt services clean help bench bench-large
 
 help:
 	@echo "make run    install, migrate, load demo data, start web + worker + beat (SQLite, no servers)"
 	@echo "make test   the whole suite on PostgreSQL and Redis, with ruff and the migrations check"
+	@echo "make chaos  the worker SIGKILLed 500 times mid-pipeline (about an hour); figures into docs/reliability.md"
 	@echo "make run-prod  the Procfile (gunicorn, worker, beat) on PostgreSQL and Redis with DEBUG off"
 	@echo "make lint   ruff check and format check;  make fmt  rewrite with ruff format"
 	@echo "make bench  figures vs their floors on a scratch database (size S; make bench-large for L); not part of make test"
-	@echo "make chaos  the worker SIGKILLed 500 times mid-pipeline (about an hour); figures into docs/reliability.md"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,13 +98,14 @@ bench: $(VENV)/.run-deps services
 bench-large:
 	$(MAKE) bench BENCH_SIZE=L
 
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+
 # make chaos: tests/integration/test_chaos.py with CHAOS_CYCLES kill cycles (make test runs 20);
 # it rewrites the figures table of docs/reliability.md when every invariant held.
 CHAOS_CYCLES ?= 500
 
+.PHONY: chaos
 chaos: $(VENV)/.test-deps services
 	$(TEST_ENV) LIFELINE_CHAOS_CYCLES=$(CHAOS_CYCLES) LIFELINE_CHAOS_REPORT=docs/reliability.md PATH="$(BIN):$$PATH" \
 		$(BIN)/python -m pytest tests/integration/test_chaos.py --create-db -p no:cacheprovider -q -s
-
-clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
