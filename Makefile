@@ -23,6 +23,7 @@ PROD_ENV := DEBUG=false DATABASE_URL=$(PROD_DATABASE_URL) CELERY_BROKER_URL=$(PR
 help:
 	@echo "make run    install, migrate, load demo data, start web + worker + beat (SQLite, no servers)"
 	@echo "make test   the whole suite on PostgreSQL and Redis, with ruff and the migrations check"
+	@echo "make chaos  the worker SIGKILLed 500 times mid-pipeline (about an hour); figures into docs/reliability.md"
 	@echo "make run-prod  the Procfile (gunicorn, worker, beat) on PostgreSQL and Redis with DEBUG off"
 	@echo "make lint   ruff check and format check;  make fmt  rewrite with ruff format"
 	@echo "make load   60 s of mixed traffic (50 users) while the pipeline runs; figures into docs/reliability.md"
@@ -105,3 +106,12 @@ bench-large:
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+
+# make chaos: tests/integration/test_chaos.py with CHAOS_CYCLES kill cycles (make test runs 20);
+# it rewrites the figures table of docs/reliability.md when every invariant held.
+CHAOS_CYCLES ?= 500
+
+.PHONY: chaos
+chaos: $(VENV)/.test-deps services
+	$(TEST_ENV) LIFELINE_CHAOS_CYCLES=$(CHAOS_CYCLES) LIFELINE_CHAOS_REPORT=docs/reliability.md PATH="$(BIN):$$PATH" \
+		$(BIN)/python -m pytest tests/integration/test_chaos.py --create-db -p no:cacheprovider -q -s

@@ -159,6 +159,8 @@ EMAIL_FILE_PATH = VAR_DIR / "sent-emails"
 # attempts before an email is marked failed.
 LIFELINE_EMAIL_LEASE_SECONDS = env.int("LIFELINE_EMAIL_LEASE_SECONDS", default=600)
 LIFELINE_EMAIL_MAX_ATTEMPTS = env.int("LIFELINE_EMAIL_MAX_ATTEMPTS", default=8)
+# The wait after the first failed attempt (doubled after each further one, capped at an hour).
+LIFELINE_EMAIL_BACKOFF_SECONDS = env.int("LIFELINE_EMAIL_BACKOFF_SECONDS", default=60)
 
 # Links in emails point here; Message-IDs use this domain.
 LIFELINE_BASE_URL = env.str("LIFELINE_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -201,6 +203,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# One queue for every task; its name can be set so that several deployments (or test runs) share a Redis.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Tests may run tasks in-process; never in production.

@@ -36,9 +36,6 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
-# Celery's default queue: what the workers have not taken yet.
-QUEUES = ("celery",)
-
 
 def observe_request(*, view: str, method: str, status: int, seconds: float) -> None:
     REQUESTS.labels(view=view, method=method, status=str(status)).inc()
@@ -146,8 +143,9 @@ class DatabaseCollector(Collector):
             up.add_metric([], 0.0)
         else:
             up.add_metric([], 1.0)
-            for queue in QUEUES:
-                depth.add_metric([queue], _queue_length(channel, queue))
+            # Celery's default queue (CELERY_TASK_DEFAULT_QUEUE): what the workers have not taken yet.
+            queue = settings.CELERY_TASK_DEFAULT_QUEUE
+            depth.add_metric([queue], _queue_length(channel, queue))
         finally:
             connection.release()
         yield up

@@ -41,7 +41,8 @@ Status = EmailDelivery.Status
 # Settings (with these defaults): how long a claim holds a row, how often to try.
 DEFAULT_LEASE_SECONDS = 10 * 60
 DEFAULT_MAX_ATTEMPTS = 8
-# Backoff after the n-th failed attempt: 1, 2, 4, 8 … minutes, never more than an hour.
+# Backoff after the n-th failed attempt: 1, 2, 4, 8 … minutes (LIFELINE_EMAIL_BACKOFF_SECONDS
+# the first), never more than an hour.
 BACKOFF_BASE = dt.timedelta(minutes=1)
 BACKOFF_CAP = dt.timedelta(hours=1)
 LAST_ERROR_MAX_LENGTH = 2000
@@ -72,7 +73,10 @@ def max_attempts() -> int:
 
 def backoff(attempts: int) -> dt.timedelta:
     """How long to wait after the ``attempts``-th failed attempt."""
-    return min(BACKOFF_BASE * 2 ** max(0, attempts - 1), BACKOFF_CAP)
+    base = dt.timedelta(
+        seconds=getattr(settings, "LIFELINE_EMAIL_BACKOFF_SECONDS", BACKOFF_BASE.total_seconds())
+    )
+    return min(base * 2 ** max(0, attempts - 1), BACKOFF_CAP)
 
 
 def _claim(*, now: dt.datetime, batch_size: int, lease_until: dt.datetime) -> tuple[list[EmailDelivery], int]:

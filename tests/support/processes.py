@@ -1,6 +1,7 @@
 """Real processes for integration tests: Celery workers and beat on the test database and broker."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,11 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
+# "Task playbooks.tasks.deliver_emails_task[<id>] received", then "… succeeded in 0.01s: 3" (or failed …)
+TASK_LOG_LINE = re.compile(
+    r"Task ([\w.]+)\[([0-9a-f-]+)\] (received|succeeded|failed|raised|retry|ignored)"
+    r"|(?:revoked|expired) task:? ([\w.]+)\[([0-9a-f-]+)\]"
+)
 
 
 def free_port() -> int:
@@ -84,6 +90,26 @@ class Worker:
         with self._lock:
             return self.process is not None and self.process.poll() is not None
 
+    def current_log(self) -> str:
+        """What the current process has logged so far."""
+        path = self.log_dir / f"{self.name}-{self.starts}.log"
+        return path.read_text() if path.exists() else ""
+
+    def is_ready(self) -> bool:
+        """The current worker process consumes its queue (celery logs "ready." once it does)."""
+        return " ready." in self.current_log()
+
+    def task_in_flight(self) -> str | None:
+        """The name of the task the current (solo pool) process is running, from its log; None if idle."""
+        started: dict[str, str] = {}
+        for match in TASK_LOG_LINE.finditer(self.current_log()):
+            name, task_id, what = match.group(1, 2, 3)
+            if what == "received":
+                started[task_id] = name
+            else:
+                started.pop(task_id or match.group(5), None)
+        return next(reversed(started.values()), None)
+
     def tasks_done(self) -> int:
         """How many deliver tasks the current process has finished."""
         log = self.log_dir / f"{self.name}-{self.starts}.log"
@@ -105,7 +131,13 @@ class Worker:
 
 
 class Beat(Worker):
-    """A celery beat process on django-celery-beat's database scheduler."""
+    """A celery beat process on django-celery-beat's database scheduler.
+
+    ``max_interval``: the longest beat sleeps between looks at the schedule (1 s by default here,
+    for quick tests); None runs it as production does (the scheduler's own default, 5 s).
+    """
+
+    max_interval: int | None = 1
 
     def start(self) -> None:
         self.starts += 1
@@ -121,8 +153,7 @@ class Beat(Worker):
                 "-l",
                 "INFO",
                 "--pidfile=",
-                "--max-interval",
-                "1",
+                *(["--max-interval", str(self.max_interval)] if self.max_interval else []),
             ],
             cwd=ROOT,
             env=self.env,
