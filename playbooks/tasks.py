@@ -65,19 +65,26 @@ def evaluate_playbooks_task() -> dict[str, int] | None:
 
 
 @shared_task(ignore_result=True)
-def run_pipeline_task() -> str:
+def run_pipeline_task(full: bool = False) -> str:
     """What beat runs: the chain journeys → health → playbooks → delivery, one task per step.
 
     Each step takes its own lock and is idempotent, so a second beat, a retried message or an
-    overlapping run makes nothing twice.
+    overlapping run makes nothing twice. The health step rescores only the accounts whose inputs
+    changed unless ``full`` (``run_full_pipeline_task``, daily: what time alone changes).
     """
     from health.tasks import recompute_health_task
     from journeys.tasks import evaluate_journeys_task
 
     result = chain(
         evaluate_journeys_task.si(),
-        recompute_health_task.si(),
+        recompute_health_task.si(full=full),
         evaluate_playbooks_task.si(),
         deliver_emails_task.si(),
     ).apply_async()
     return result.id
+
+
+@shared_task(ignore_result=True)
+def run_full_pipeline_task() -> str:
+    """The pipeline with every active account rescored (beat, daily): windows move with time alone."""
+    return run_pipeline_task(full=True)
