@@ -635,6 +635,7 @@ RECOMPUTE_STEP = "health.recompute"
 # Rows recorded this long before the previous run are looked at again: an ingestion transaction
 # that stamped its rows just before that run started may have committed after it read the data.
 RECORDING_MARGIN = dt.timedelta(minutes=5)
+FULL_ABOVE_SHARE = 0.25  # an incremental run over more of the accounts than this rescores them all
 
 
 def previous_recompute_at(*, now: dt.datetime) -> dt.datetime | None:
@@ -679,16 +680,20 @@ def changed_account_ids(*, since: dt.datetime, now: dt.datetime) -> set[int]:
 def recompute_changed(*, now: dt.datetime, also: Iterable[int] = ()) -> HealthChanges:
     """Rescore only the accounts whose inputs changed since the previous recompute (and ``also``).
 
-    Falls back to a full recompute when there is no previous one or a scorecard was published
-    since (every account's rules changed).
+    Falls back to a full recompute when there is no previous one, a scorecard was published
+    since (every account's rules changed) or most accounts changed anyway.
     """
     since = previous_recompute_at(now=now)
     if (
         since is None
-        or Scorecard.objects.filter(status=Scorecard.Status.ACTIVE, published_at__gt=since).exists()
+        or Scorecard.objects.filter(
+            status=Scorecard.Status.ACTIVE, published_at__gt=since, published_at__lte=now
+        ).exists()
     ):
         return recompute_health(now=now)
     ids = changed_account_ids(since=since, now=now) | set(also)
+    if len(ids) > FULL_ABOVE_SHARE * Account.objects.filter(status=Account.Status.ACTIVE).count():
+        return recompute_health(now=now)  # as many as that: one pass over all is cheaper than a list
     return recompute_health(now=now, accounts=Account.objects.filter(pk__in=sorted(ids)))
 
 

@@ -7,6 +7,7 @@ import time_machine
 
 from accounts.ingestion import ingest_events, upsert_tickets
 from accounts.models import Account
+from health import scoring
 from health.models import HealthScore
 from health.overrides import set_override
 from health.scoring import changed_account_ids, recompute_changed, recompute_health
@@ -24,8 +25,13 @@ def login(account: Account, *, when: dt.datetime, received: dt.datetime) -> None
 
 
 @pytest.fixture
-def book(linear_logins):  # noqa: F811 - the fixture
-    """Four accounts made an hour before T, with a login each, scored at T."""
+def book(linear_logins, monkeypatch):  # noqa: F811 - the fixture
+    """Four accounts made an hour before T, with a login each, scored at T.
+
+    So few accounts that any change is a large share: the share above which a run rescores
+    every account is lifted here (``test_most_accounts_changed_is_a_full_run`` tests it).
+    """
+    monkeypatch.setattr(scoring, "FULL_ABOVE_SHARE", 1.0)
     with time_machine.travel(T - 60 * MINUTE, tick=False):
         accounts = [AccountFactory(external_id=f"inc-{i}") for i in range(4)]
         for account in accounts:
@@ -135,3 +141,15 @@ def test_the_incremental_pipeline_rescores_the_changed_accounts_only(book):
     assert list(
         HealthScore.objects.filter(computed_at=T + 15 * MINUTE).values_list("account_id", flat=True)
     ) == [book[2].pk]
+
+
+def test_most_accounts_changed_is_a_full_run(book, monkeypatch):
+    monkeypatch.setattr(scoring, "FULL_ABOVE_SHARE", 0.25)
+    with time_machine.travel(T + 10 * MINUTE, tick=False):
+        login(book[0], when=T + 5 * MINUTE, received=T + 10 * MINUTE)
+    assert recompute_changed(now=T + 15 * MINUTE).full is False  # 1 of 4: not above a quarter
+    with time_machine.travel(T + 20 * MINUTE, tick=False):
+        for account in book[:2]:
+            login(account, when=T + 20 * MINUTE, received=T + 20 * MINUTE)
+    changes = recompute_changed(now=T + 30 * MINUTE)
+    assert changes.full is True and changes.accounts == len(book)
