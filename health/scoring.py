@@ -644,7 +644,7 @@ def previous_recompute_at(*, now: dt.datetime) -> dt.datetime | None:
 
 
 def changed_account_ids(*, since: dt.datetime, now: dt.datetime) -> set[int]:
-    """Accounts whose health inputs were recorded, or fell due, in ``(since - margin, now]``.
+    """Accounts whose inputs were recorded in ``(since - margin, now]`` or took effect in ``(since, now]``.
 
     Recorded: events received, tickets updated, survey answers (they have no recording time:
     their answer time), touchpoints and milestones created, milestones completed or skipped,
@@ -659,7 +659,12 @@ def changed_account_ids(*, since: dt.datetime, now: dt.datetime) -> set[int]:
     start = since - RECORDING_MARGIN
 
     def within(field: str) -> Q:
+        """A recording time: looked at again from the margin before the previous run."""
         return Q(**{f"{field}__gt": start, f"{field}__lte": now})
+
+    def takes_effect(field: str) -> Q:
+        """A time something takes effect (its row has its own recording time): after ``since`` only."""
+        return Q(**{f"{field}__gt": since, f"{field}__lte": now})
 
     sources = [
         Event.objects.filter(within("received_at")),
@@ -667,10 +672,10 @@ def changed_account_ids(*, since: dt.datetime, now: dt.datetime) -> set[int]:
         SurveyResponse.objects.filter(within("responded_at")),
         Touchpoint.objects.filter(within("created_at")),
         Milestone.objects.filter(
-            within("created_at") | within("completed_at") | within("skipped_at") | within("due_at")
+            within("created_at") | within("completed_at") | within("skipped_at") | takes_effect("due_at")
         ),
-        StageChange.objects.filter(within("recorded_at") | within("changed_at")),
-        Override.objects.filter(within("created_at") | within("lifted_at") | within("expires_at")),
+        StageChange.objects.filter(within("recorded_at") | takes_effect("changed_at")),
+        Override.objects.filter(within("created_at") | within("lifted_at") | takes_effect("expires_at")),
     ]
     accounts = Account.objects.filter(within("updated_at")).order_by().values_list("pk")
     union = accounts.union(*(rows.order_by().values_list("account_id") for rows in sources))
