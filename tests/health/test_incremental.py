@@ -153,3 +153,13 @@ def test_most_accounts_changed_is_a_full_run(book, monkeypatch):
             login(account, when=T + 20 * MINUTE, received=T + 20 * MINUTE)
     changes = recompute_changed(now=T + 30 * MINUTE)
     assert changes.full is True and changes.accounts == len(book)
+
+
+def test_what_took_effect_by_the_previous_run_is_not_a_change(linear_logins):  # noqa: F811
+    with time_machine.travel(T - 60 * MINUTE, tick=False):
+        account = AccountFactory(external_id="seen")
+        set_override(
+            actor=None, account=account, band="red", reason="Brief", expires_at=T, now=T - 60 * MINUTE
+        )
+    recompute_health(now=T)  # the override had expired when this run read it
+    assert changed_account_ids(since=T, now=T + 15 * MINUTE) == set()
