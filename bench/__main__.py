@@ -259,8 +259,15 @@ def _bench_pipeline(results: Results, *, now: dt.datetime) -> None:
     first = now + dt.timedelta(minutes=10)
     seconds, _ = _timed(run_pipeline, now=first)
     results.add("pipeline (full, first run)", seconds, "s", target="L ≤ 180 s")
+    # The next scheduled run: the first one placed every account in a stage at ``first``, and a
+    # run looks again at what was recorded in the minutes before the previous one (a margin
+    # for late commits), so the run after a placement rescores everyone. Measured, then the
+    # steady state.
+    second = first + dt.timedelta(minutes=15)
+    seconds, _ = _timed(run_pipeline, now=second, full=False)
+    results.add("pipeline (second run, after the placement)", seconds, "s")
     # 1% of the accounts send new events, then the next run, rescoring only what changed.
-    later = first + dt.timedelta(minutes=15)
+    later = second + dt.timedelta(minutes=15)
     ids = list(Account.objects.filter(status="active").order_by("?").values_list("external_id", flat=True))
     ids = ids[: max(1, len(ids) // 100)]
     rows = [
