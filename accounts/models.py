@@ -119,7 +119,8 @@ class Event(models.Model):
     """One product-usage event, as sent by an integrator; immutable once stored."""
 
     id = models.BigAutoField(primary_key=True)
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: event_account_name_time_idx starts with the account.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events", db_index=False)
     contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
@@ -135,6 +136,9 @@ class Event(models.Model):
         indexes = [
             # Events of an account by name and time (metrics, milestone rules, the timeline).
             models.Index(fields=["account", "name", "occurred_at"], name="event_account_name_time_idx"),
+            # Windows over every account: the partial days at a window's ends, contacts active
+            # in the last days (a few hours to days of events, not the whole table).
+            models.Index(fields=["occurred_at"], name="event_time_idx"),
         ]
         constraints = [
             # A re-sent row with the same key is a duplicate, not a second event.
@@ -152,7 +156,8 @@ class Event(models.Model):
 class EventDaily(models.Model):
     """Daily rollup of events per account, name and UTC day, kept in the insert's transaction."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="event_days")
+    # No index of its own: eventdaily_unique_day starts with the account.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="event_days", db_index=False)
     name = models.CharField(max_length=100)
     day = models.DateField()
     count = models.PositiveIntegerField(default=0)

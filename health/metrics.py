@@ -10,31 +10,19 @@ score); a count over a window with nothing in it reads 0 (``Metric.empty``).
 """
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Avg,
-    Case,
     Count,
-    DateField,
-    DateTimeField,
-    DecimalField,
-    Exists,
-    Expression,
-    IntegerField,
     Max,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
-    Sum,
-    Value,
-    When,
 )
-from django.db.models.functions import Coalesce
 
 from accounts.models import Account, AuditEntry, Event, EventDaily, SurveyResponse, Ticket, Touchpoint
 
@@ -52,6 +40,10 @@ class Reading:
 
 
 Readings = dict[int, Reading]
+# A metric yields (account id, reading) in ascending account id, so that the recompute can merge
+# every metric of an account without holding any of them whole in memory.
+Stream = Iterable[tuple[int, Reading]]
+STREAM_CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -66,7 +58,7 @@ class Metric:
     key: str
     description: str
     params: tuple[Param, ...]
-    compute: Callable[..., Readings]
+    compute: Callable[..., Stream]
     empty: Decimal | None = None  # the reading of an account with no rows (0 for counts)
 
 
@@ -101,93 +93,59 @@ def _split(
     return first_day, end_day, parts
 
 
-def _rollup_rows(name: str, first_day: dt.date, end_day: dt.date) -> QuerySet:
-    return (
-        EventDaily.objects.filter(
-            account_id=OuterRef("pk"), name=name, day__gte=first_day, day__lt=end_day, count__gt=0
+def _stream(sql: str, params: list) -> Iterator[tuple]:
+    """Rows of one query fetched in chunks from a server-side cursor, so memory stays flat."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(STREAM_CHUNK):
+            yield from rows
+
+
+def _scope_sql(accounts: QuerySet[Account]) -> tuple[str, list]:
+    sql, params = _scope_ids(accounts).query.sql_with_params()
+    return sql, list(params)
+
+
+def _window_rows(
+    name: str, start: dt.datetime, end: dt.datetime, scope: tuple[str, list]
+) -> tuple[str, list]:
+    """One account's events of ``name`` in ``[start, end)`` as rows ``(account_id, n, v, at, day)``.
+
+    Whole UTC days come from the rollup (``at`` is the day's midnight: the rollup has no times),
+    the partial days at either end from the raw events; ``day`` tells the UTC days apart (each
+    partial part counts as one day, as it is one UTC day or less).
+    """
+    first_day, end_day, parts = _split(start, end)
+    scope_sql, scope_params = scope
+    branches, params = [], []
+    if first_day < end_day:
+        branches.append(
+            f"SELECT account_id, count AS n, value_sum AS v, (day::timestamp AT TIME ZONE 'UTC') AS at, day"
+            f" FROM {EventDaily._meta.db_table} WHERE name = %s AND day >= %s AND day < %s AND count > 0"
+            f" AND account_id IN ({scope_sql})"
         )
-        .order_by()
-        .values("account_id")
-    )
-
-
-def _raw_rows(name: str, parts: list[tuple[dt.datetime, dt.datetime]]) -> QuerySet:
-    within = Q()
-    for start, end in parts:
-        within |= Q(occurred_at__gte=start, occurred_at__lt=end)
-    return Event.objects.filter(within, account_id=OuterRef("pk"), name=name).order_by().values("account_id")
-
-
-def _scalar(rows: QuerySet, aggregate: Expression, output_field) -> Subquery:
-    return Subquery(rows.annotate(result=aggregate).values("result"), output_field=output_field)
-
-
-@dataclass(frozen=True)
-class _Window:
-    """SQL expressions over one account's events of one name in ``[start, end)``."""
-
-    name: str
-    start: dt.datetime
-    end: dt.datetime
-
-    def _parts(self):
-        return _split(self.start, self.end)
-
-    def total(self, *, of_value: bool = False) -> Expression:
-        """The number of events (or the sum of their values) in the window."""
-        first_day, end_day, parts = self._parts()
-        field = DecimalField(max_digits=20, decimal_places=2) if of_value else IntegerField()
-        zero = Value(Decimal(0) if of_value else 0, output_field=field)
-        total: Expression = zero
-        if first_day < end_day:
-            rollup = Sum("value_sum") if of_value else Sum("count")
-            total = Coalesce(_scalar(_rollup_rows(self.name, first_day, end_day), rollup, field), zero)
-        if parts:
-            raw = Sum("value") if of_value else Count("id")
-            total = total + Coalesce(_scalar(_raw_rows(self.name, parts), raw, field), zero)
-        return total
-
-    def active_days(self) -> Expression:
-        """Distinct UTC days with at least one event in the window."""
-        first_day, end_day, parts = self._parts()
-        days: Expression = Value(0)
-        if first_day < end_day:
-            days = Coalesce(
-                _scalar(_rollup_rows(self.name, first_day, end_day), Count("id"), IntegerField()), Value(0)
-            )
-        for part in parts:  # each partial day is a different UTC day
-            rows = _raw_rows(self.name, [part])
-            days = days + Case(When(Exists(rows), then=Value(1)), default=Value(0))
-        return days
-
-    def latest(self) -> tuple[Expression, Expression]:
-        """The newest full day in the rollup and the newest raw event at the window's ends."""
-        first_day, end_day, parts = self._parts()
-        day = (
-            _scalar(_rollup_rows(self.name, first_day, end_day), Max("day"), None)
-            if first_day < end_day
-            else Value(None, output_field=DateField())
+        params += [name, first_day, end_day, *scope_params]
+    for part_start, part_end in parts:
+        branches.append(
+            f"SELECT account_id, 1 AS n, value AS v, occurred_at AS at, %s::date AS day"
+            f" FROM {Event._meta.db_table} WHERE name = %s AND occurred_at >= %s AND occurred_at < %s"
+            f" AND account_id IN ({scope_sql})"
         )
-        moment = (
-            _scalar(_raw_rows(self.name, parts), Max("occurred_at"), None)
-            if parts
-            else Value(None, output_field=DateTimeField())
-        )
-        return day, moment
-
-
-def _data_at(day: dt.date | None, moment: dt.datetime | None) -> dt.datetime | None:
-    """The newer of a rollup day (taken at its start: the rollup has no times) and a raw moment."""
-    candidates = [c for c in (moment, _midnight(day) if day else None) if c is not None]
-    return max(candidates) if candidates else None
+        params += [part_start.date(), name, part_start, part_end, *scope_params]
+    if not branches:  # an empty window
+        return "SELECT NULL::bigint, 0, NULL::numeric, NULL::timestamptz, NULL::date WHERE false", []
+    return " UNION ALL ".join(branches), params
 
 
 def _window_metric(
-    accounts: QuerySet[Account], window: _Window, value: Expression
-) -> list[tuple[int, Any, dt.datetime | None]]:
-    day, moment = window.latest()
-    rows = accounts.order_by().annotate(v=value, d=day, m=moment).values_list("pk", "v", "d", "m")
-    return [(pk, v, _data_at(d, m)) for pk, v, d, m in rows]
+    accounts: QuerySet[Account], name: str, start: dt.datetime, end: dt.datetime, aggregate: str
+) -> Iterator[tuple[int, Any, dt.datetime | None]]:
+    """``(account_id, aggregate, newest input)`` per account with events in the window, by account."""
+    rows, params = _window_rows(name, start, end, _scope_sql(accounts))
+    return _stream(
+        f"SELECT account_id, {aggregate}, MAX(at) FROM ({rows}) w GROUP BY account_id ORDER BY account_id",
+        params,
+    )
 
 
 def _days_between(earlier: dt.datetime, later: dt.datetime) -> Decimal:
@@ -203,54 +161,63 @@ def _scope_ids(accounts: QuerySet[Account]) -> QuerySet:
     return accounts.order_by().values("pk")
 
 
+def _by_account(rows: QuerySet) -> Iterator[tuple]:
+    """A per-account aggregate in account order, streamed."""
+    return rows.order_by("account_id").iterator(chunk_size=STREAM_CHUNK)
+
+
 # --- the metrics ------------------------------------------------------------------------------
 
 
-def event_count(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
-    window = _Window(params["event"], as_of - params["days"] * DAY, as_of)
-    rows = _window_metric(accounts, window, window.total())
-    return {pk: Reading(Decimal(v), at) for pk, v, at in rows if v}
+def event_count(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
+    rows = _window_metric(accounts, params["event"], as_of - params["days"] * DAY, as_of, "SUM(n)")
+    return ((pk, Reading(Decimal(v), at)) for pk, v, at in rows if v)
 
 
-def active_days(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
-    window = _Window(params["event"], as_of - params["days"] * DAY, as_of)
-    rows = _window_metric(accounts, window, window.active_days())
-    return {pk: Reading(Decimal(v), at) for pk, v, at in rows if v}
+def active_days(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
+    rows = _window_metric(
+        accounts, params["event"], as_of - params["days"] * DAY, as_of, "COUNT(DISTINCT day)"
+    )
+    return ((pk, Reading(Decimal(v), at)) for pk, v, at in rows if v)
 
 
-def event_value_sum(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
-    window = _Window(params["event"], as_of - params["days"] * DAY, as_of)
-    rows = _window_metric(accounts, window, window.total(of_value=True))
-    return {pk: Reading(Decimal(v), at) for pk, v, at in rows if v}
+def event_value_sum(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
+    rows = _window_metric(
+        accounts, params["event"], as_of - params["days"] * DAY, as_of, "COALESCE(SUM(v), 0)"
+    )
+    return ((pk, Reading(Decimal(v), at)) for pk, v, at in rows if v)
 
 
-def usage_trend(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
+def usage_trend(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     """This window's count ÷ the previous window's; no reading when the previous one was empty."""
     span = params["days"] * DAY
-    now = _Window(params["event"], as_of - span, as_of)
-    before = _Window(params["event"], as_of - 2 * span, as_of - span)
-    day, moment = now.latest()
-    rows = (
-        accounts.order_by()
-        .annotate(n=now.total(), b=before.total(), d=day, m=moment)
-        .values_list("pk", "n", "b", "d", "m")
+    scope = _scope_sql(accounts)
+    now_rows, now_params = _window_rows(params["event"], as_of - span, as_of, scope)
+    before_rows, before_params = _window_rows(params["event"], as_of - 2 * span, as_of - span, scope)
+    rows = _stream(
+        "SELECT account_id, SUM(n) FILTER (WHERE now), SUM(n) FILTER (WHERE NOT now),"
+        " MAX(at) FILTER (WHERE now)"
+        f" FROM (SELECT *, true AS now FROM ({now_rows}) n"
+        f" UNION ALL SELECT *, false FROM ({before_rows}) b) w"
+        " GROUP BY account_id ORDER BY account_id",
+        now_params + before_params,
     )
-    return {pk: Reading(_quantized(Decimal(n) / Decimal(b)), _data_at(d, m)) for pk, n, b, d, m in rows if b}
+    return ((pk, Reading(_quantized(Decimal(n or 0) / Decimal(b)), at)) for pk, n, b, at in rows if b)
 
 
 def days_since_last_event(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None
-) -> Readings:
-    last = Subquery(
-        Event.objects.filter(account_id=OuterRef("pk"), name=params["event"], occurred_at__lt=as_of)
-        .order_by("-occurred_at")
-        .values("occurred_at")[:1]
+) -> Stream:
+    rows = _by_account(
+        Event.objects.filter(account_id__in=_scope_ids(accounts), name=params["event"], occurred_at__lt=as_of)
+        .values("account_id")
+        .annotate(last=Max("occurred_at"))
+        .values_list("account_id", "last")
     )
-    rows = accounts.order_by().annotate(last=last).filter(last__isnull=False).values_list("pk", "last")
-    return {pk: Reading(_days_between(last, as_of), last) for pk, last in rows}
+    return ((pk, Reading(_days_between(last, as_of), last)) for pk, last in rows)
 
 
-def active_contacts(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
+def active_contacts(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     events = Event.objects.filter(
         account_id__in=_scope_ids(accounts),
         occurred_at__gte=as_of - params["days"] * DAY,
@@ -259,13 +226,12 @@ def active_contacts(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Acco
     )
     if params.get("event"):
         events = events.filter(name=params["event"])
-    rows = (
-        events.order_by()
-        .values("account_id")
+    rows = _by_account(
+        events.values("account_id")
         .annotate(n=Count("contact_id", distinct=True), last=Max("occurred_at"))
         .values_list("account_id", "n", "last")
     )
-    return {pk: Reading(Decimal(n), last) for pk, n, last in rows}
+    return ((pk, Reading(Decimal(n), last)) for pk, n, last in rows)
 
 
 def _closed_by(as_of: dt.datetime) -> Q:
@@ -273,14 +239,13 @@ def _closed_by(as_of: dt.datetime) -> Q:
     return Q(closed_at__lt=as_of) | Q(closed_at__isnull=True, status__in=["solved", "closed"])
 
 
-def _open_tickets(as_of: dt.datetime, accounts: QuerySet[Account], priorities: list[str] | None) -> Readings:
+def _open_tickets(as_of: dt.datetime, accounts: QuerySet[Account], priorities: list[str] | None) -> Stream:
     tickets = Ticket.objects.filter(account_id__in=_scope_ids(accounts), opened_at__lt=as_of)
     still_open = ~_closed_by(as_of)
     if priorities:
         still_open &= Q(priority__in=priorities)
-    rows = (
-        tickets.order_by()
-        .values("account_id")
+    rows = _by_account(
+        tickets.values("account_id")
         .annotate(
             n=Count("id", filter=still_open),
             opened=Max("opened_at"),
@@ -288,68 +253,65 @@ def _open_tickets(as_of: dt.datetime, accounts: QuerySet[Account], priorities: l
         )
         .values_list("account_id", "n", "opened", "closed")
     )
-    return {pk: Reading(Decimal(n), max(c for c in (o, c) if c)) for pk, n, o, c in rows}
+    return ((pk, Reading(Decimal(n), max(c for c in (o, c) if c))) for pk, n, o, c in rows)
 
 
-def open_tickets(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
+def open_tickets(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     return _open_tickets(as_of, accounts, None)
 
 
 def urgent_open_tickets(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None
-) -> Readings:
+) -> Stream:
     return _open_tickets(as_of, accounts, ["high", "urgent"])
 
 
-def tickets_opened(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
-    rows = (
+def tickets_opened(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
+    rows = _by_account(
         Ticket.objects.filter(
             account_id__in=_scope_ids(accounts),
             opened_at__gte=as_of - params["days"] * DAY,
             opened_at__lt=as_of,
         )
-        .order_by()
         .values("account_id")
         .annotate(n=Count("id"), last=Max("opened_at"))
         .values_list("account_id", "n", "last")
     )
-    return {pk: Reading(Decimal(n), last) for pk, n, last in rows}
+    return ((pk, Reading(Decimal(n), last)) for pk, n, last in rows)
 
 
-def nps_latest(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
-    latest = SurveyResponse.objects.filter(
-        account_id=OuterRef("pk"), kind="nps", responded_at__lt=as_of
-    ).order_by("-responded_at", "-id")
+def nps_latest(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
+    """The newest answer per account: one ``DISTINCT ON`` pass rather than a lookup per account."""
     rows = (
-        accounts.order_by()
-        .annotate(score=Subquery(latest.values("score")[:1]), at=Subquery(latest.values("responded_at")[:1]))
-        .filter(at__isnull=False)
-        .values_list("pk", "score", "at")
+        SurveyResponse.objects.filter(account_id__in=_scope_ids(accounts), kind="nps", responded_at__lt=as_of)
+        .order_by("account_id", "-responded_at", "-id")
+        .distinct("account_id")
+        .values_list("account_id", "score", "responded_at")
+        .iterator(chunk_size=STREAM_CHUNK)
     )
-    return {pk: Reading(Decimal(score), at) for pk, score, at in rows}
+    return ((pk, Reading(Decimal(score), at)) for pk, score, at in rows)
 
 
-def _survey_average(kind: str, params: dict, as_of: dt.datetime, accounts: QuerySet[Account]) -> Readings:
-    rows = (
+def _survey_average(kind: str, params: dict, as_of: dt.datetime, accounts: QuerySet[Account]) -> Stream:
+    rows = _by_account(
         SurveyResponse.objects.filter(
             account_id__in=_scope_ids(accounts),
             kind=kind,
             responded_at__gte=as_of - params["days"] * DAY,
             responded_at__lt=as_of,
         )
-        .order_by()
         .values("account_id")
         .annotate(avg=Avg("score"), last=Max("responded_at"))
         .values_list("account_id", "avg", "last")
     )
-    return {pk: Reading(_quantized(avg), last) for pk, avg, last in rows}
+    return ((pk, Reading(_quantized(avg), last)) for pk, avg, last in rows)
 
 
-def nps_average(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
+def nps_average(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     return _survey_average("nps", params, as_of, accounts)
 
 
-def csat_average(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
+def csat_average(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     return _survey_average("csat", params, as_of, accounts)
 
 
@@ -364,24 +326,26 @@ def _account_values(as_of: dt.datetime, cache: MetricCache | None) -> dict:
     return cache.values[key]
 
 
-def clv(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
+def clv(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     """Customer lifetime value as of T (insights.clv); no reading for an account that never bought."""
     scope = set(_scope_ids(accounts).values_list("pk", flat=True))
-    return {
-        pk: Reading(f.clv, f.history.last_at)
-        for pk, f in _account_values(as_of, cache).items()
-        if pk in scope and f.clv is not None
-    }
+    figures = _account_values(as_of, cache)
+    return (
+        (pk, Reading(figures[pk].clv, figures[pk].history.last_at))
+        for pk in sorted(figures)
+        if pk in scope and figures[pk].clv is not None
+    )
 
 
-def rfm_score(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
+def rfm_score(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     """R + F + M quintile scores (3 to 15) as of T; no reading without a purchase in the window."""
     scope = set(_scope_ids(accounts).values_list("pk", flat=True))
-    return {
-        pk: Reading(Decimal(f.window.r_score + f.window.f_score + f.window.m_score), f.history.last_at)
-        for pk, f in _account_values(as_of, cache).items()
+    figures = _account_values(as_of, cache)
+    return (
+        (pk, Reading(Decimal(f.window.r_score + f.window.f_score + f.window.m_score), f.history.last_at))
+        for pk, f in ((pk, figures[pk]) for pk in sorted(figures))
         if pk in scope and f.window is not None
-    }
+    )
 
 
 def _milestones(as_of: dt.datetime, cache: MetricCache | None) -> dict:
@@ -397,22 +361,24 @@ def _milestones(as_of: dt.datetime, cache: MetricCache | None) -> dict:
 
 def milestone_completion(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None
-) -> Readings:
+) -> Stream:
     """Percent of the current stage's milestones done; no reading without a stage or milestones."""
     progress = _milestones(as_of, cache)
-    return {
-        pk: Reading(_quantized(p.completion), None) for pk, p in progress.items() if p.completion is not None
-    }
+    return (
+        (pk, Reading(_quantized(p.completion), None))
+        for pk, p in sorted(progress.items())
+        if p.completion is not None
+    )
 
 
 def overdue_milestones(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None
-) -> Readings:
+) -> Stream:
     """Milestones of the current stage past due and not done; no reading for an account in no stage."""
-    return {pk: Reading(Decimal(p.overdue), None) for pk, p in _milestones(as_of, cache).items()}
+    return ((pk, Reading(Decimal(p.overdue), None)) for pk, p in sorted(_milestones(as_of, cache).items()))
 
 
-def days_to_renewal(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Readings:
+def days_to_renewal(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     """Days from T's UTC date to the renewal date known at T (negative once it has passed).
 
     The renewal date at T is today's unless the audit log shows a change after T: then it is the
@@ -420,11 +386,13 @@ def days_to_renewal(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Acco
     rolled forward later (the future would leak into the score).
     """
     today = as_of.astimezone(dt.UTC).date()
-    rows = dict(accounts.order_by().values_list("pk", "renewal_date"))
-    for pk, renewal_at_t in _renewal_dates_replaced_after(as_of).items():
-        if pk in rows:
-            rows[pk] = renewal_at_t
-    return {pk: Reading(Decimal((renewal - today).days), None) for pk, renewal in rows.items() if renewal}
+    replaced = _renewal_dates_replaced_after(as_of)
+    rows = accounts.order_by("pk").values_list("pk", "renewal_date").iterator(chunk_size=STREAM_CHUNK)
+    return (
+        (pk, Reading(Decimal((renewal - today).days), None))
+        for pk, current in rows
+        if (renewal := replaced.get(pk, current)) is not None
+    )
 
 
 def _renewal_dates_replaced_after(as_of: dt.datetime) -> dict[int, dt.date | None]:
@@ -461,15 +429,14 @@ def _iso_date(value: Any) -> dt.date | None:
 
 def days_since_touchpoint(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None
-) -> Readings:
-    rows = (
+) -> Stream:
+    rows = _by_account(
         Touchpoint.objects.filter(account_id__in=_scope_ids(accounts), occurred_at__lt=as_of)
-        .order_by()
         .values("account_id")
         .annotate(last=Max("occurred_at"))
         .values_list("account_id", "last")
     )
-    return {pk: Reading(_days_between(last, as_of), last) for pk, last in rows}
+    return ((pk, Reading(_days_between(last, as_of), last)) for pk, last in rows)
 
 
 EVENT = Param("event", "event")
@@ -566,6 +533,20 @@ def compute(
     cache: MetricCache | None = None,
 ) -> Readings:
     """Readings of one metric for every account in ``accounts`` (default: all), as of ``as_of``."""
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    return dict(stream(metric_key, params, as_of=as_of, accounts=accounts, cache=cache))
+
+
+def stream(
+    metric_key: str,
+    params: dict,
+    *,
+    as_of: dt.datetime,
+    accounts: QuerySet[Account] | None = None,
+    cache: MetricCache | None = None,
+) -> Stream:
+    """Like ``compute``, as ``(account id, reading)`` pairs in ascending account id, read lazily."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     scope = Account.objects.all() if accounts is None else accounts

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Max, OuterRef, QuerySet, Subquery, Value
+from django.db import connection, transaction
+from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import NullIf
 from django.utils import timezone
 
 from accounts.locking import step_lock
-from accounts.models import Account
-from health.metrics import METRICS, MetricCache, Reading, compute
+from accounts.models import Account, Event, SurveyResponse, Ticket, Touchpoint
+from health.metrics import METRICS, MetricCache, Reading, compute, stream
 from health.models import HealthScore, Override, Scorecard
 
 ONE_DECIMAL = Decimal("0.1")
@@ -255,7 +255,7 @@ def live_overrides(*, now: dt.datetime, account_ids: Iterable[int] | None = None
     return live
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BandChange:
     """An account entered a band (after overrides); ``from_band`` None: it had no band before."""
 
@@ -264,7 +264,7 @@ class BandChange:
     to_band: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScoreChange:
     account_id: int
     score_before: Decimal | None
@@ -289,11 +289,17 @@ class HealthChanges:
     accounts: int  # accounts scored (a row written each)
     bands: dict[str, int] = field(default_factory=dict)  # accounts per band, and "unscored"
     band_changes: list[BandChange] = field(default_factory=list)
-    scores: list[ScoreChange] = field(default_factory=list)
+    scores: list[ScoreChange] = field(default_factory=list)  # accounts whose score or band changed
+    full: bool = True  # every active account rescored, not only the changed ones
 
     def counts(self) -> dict[str, Any]:
         """A small summary for logs and task results."""
-        return {"accounts": self.accounts, "bands": self.bands, "band_changes": len(self.band_changes)}
+        return {
+            "accounts": self.accounts,
+            "bands": self.bands,
+            "band_changes": len(self.band_changes),
+            "full": self.full,
+        }
 
     def entered(self, band: str) -> list[BandChange]:
         """Accounts that entered ``band`` in this run."""
@@ -343,93 +349,371 @@ def score_drops(
     ]
 
 
-def recompute_health(*, now: dt.datetime) -> HealthChanges:
-    """Score every active account as of ``now``, keep the history, update the account rows.
+HISTORY_COLUMNS = (
+    "account_id",
+    "scorecard_id",
+    "score",
+    "computed_band",
+    "band",
+    "components",
+    "groups",
+    "missing",
+    "data_at",
+    "override_id",
+)
+WRITE_BATCH = 5000  # rows scored in Python before they are written (memory stays flat)
 
-    Idempotent: a second run at the same ``now`` rewrites the same rows. A handful of queries:
-    scorecards, accounts, one per distinct metric, overrides, one insert, one update.
-    """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    with transaction.atomic():
-        pick = scorecard_picker(
-            Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).prefetch_related("measures")
+
+class _Readings:
+    """One metric's readings in ascending account id, consumed as the accounts go by."""
+
+    __slots__ = ("_next", "_rows")
+
+    def __init__(self, rows: Iterable[tuple[int, Reading]]) -> None:
+        self._rows = iter(rows)
+        self._next = next(self._rows, None)
+
+    def of(self, account_id: int) -> Reading | None:
+        """The reading of ``account_id``; accounts must be asked for in ascending order."""
+        while self._next is not None and self._next[0] < account_id:
+            self._next = next(self._rows, None)
+        if self._next is not None and self._next[0] == account_id:
+            return self._next[1]
+        return None
+
+
+def _json_text(value: int | float | None) -> str:
+    """``json.dumps`` of a number or None, without its per-call overhead."""
+    if value is None:
+        return "null"
+    return str(value) if isinstance(value, int) else float.__repr__(value)
+
+
+class _CompiledRule:
+    """A measure with its mapping's numbers converted once, for scoring many accounts."""
+
+    __slots__ = ("empty", "first_points", "head", "rule", "span", "thresholds", "zero_at")
+
+    def __init__(self, rule: MeasureRule) -> None:
+        self.rule = rule
+        empty = METRICS[rule.metric].empty
+        self.empty = Reading(empty, None) if empty is not None else None
+        head = json.dumps(
+            {
+                "measure": rule.key,
+                "label": rule.label,
+                "group": rule.group,
+                "metric": rule.metric,
+                "params": rule.params,
+                "mapping": rule.mapping,
+                "weight": _json_number(rule.weight),
+            }
         )
-        scope = Account.objects.filter(status=Account.Status.ACTIVE)
-        before = {}
-        assigned = {}
-        for pk, segment, score, band in scope.order_by("pk").values_list(
-            "pk", "segment", "health_score", "health_band"
-        ):
-            scorecard = pick(segment)
-            if scorecard is not None:
-                assigned[pk] = scorecard
-                before[pk] = (score, band)
-        results = compute_scores(as_of=now, scope=scope, assigned=assigned)
-        overrides = live_overrides(now=now)
-        rows, changes, band_changes, bands = [], [], [], Counter()
-        for account_id, scored in results.items():
-            scorecard = assigned[account_id]
-            computed = band_for(scored.score, red_below=scorecard.red_below, green_from=scorecard.green_from)
-            override = overrides.get(account_id)
-            band = override.band if override is not None else computed
-            rows.append(
-                HealthScore(
-                    account_id=account_id,
-                    scorecard=scorecard,
-                    computed_at=now,
-                    score=scored.score,
-                    computed_band=computed or "",
-                    band=band or "",
-                    components=[c.as_json() for c in scored.components],
-                    groups={g: _json_number(s) for g, s in scored.groups.items()},
-                    missing=scored.missing,
-                    data_at=scored.data_at,
-                    override=override,
-                )
+        self.head = head[:-1]
+        mapping = rule.mapping
+        if mapping["type"] == "thresholds":
+            self.thresholds = [(_decimal(v), _decimal(p)) for v, p in mapping["points"]]
+            self.first_points = _decimal(mapping["points"][0][1])
+        else:
+            self.thresholds = None
+            self.zero_at = _decimal(mapping["zero_at"])
+            self.span = _decimal(mapping["full_at"]) - self.zero_at
+
+    def points(self, raw: Decimal) -> Decimal:
+        """``points_for`` with the mapping already converted (the same arithmetic)."""
+        if self.thresholds is not None:
+            points = self.first_points
+            for value, value_points in self.thresholds:
+                if value <= raw:
+                    points = value_points
+                else:
+                    break
+            return points
+        return HUNDRED * min(max((raw - self.zero_at) / self.span, ZERO), ONE)
+
+
+ZERO, ONE = Decimal(0), Decimal(1)
+
+
+def _rounded_share(total: Decimal, weight: Decimal) -> Decimal:
+    return (total / weight).quantize(ONE_DECIMAL, rounding=ROUND_HALF_UP)
+
+
+def _score_row(
+    compiled: Sequence[_CompiledRule], readings: Sequence[Reading | None]
+) -> tuple[Decimal | None, str, str, str, dt.datetime | None]:
+    """``score_measures`` for the recompute, straight to the stored JSON texts.
+
+    The same sums in the same order as ``score_measures`` (and ``weighted_score``), so the
+    scores are identical; a test compares the two.
+    """
+    points = [c.points(r.value) if r is not None else None for c, r in zip(compiled, readings, strict=True)]
+    total_weight, total = ZERO, ZERO
+    group_sums: dict[str, list[Decimal]] = {}
+    for c, p in zip(compiled, points, strict=True):
+        group = group_sums.setdefault(c.rule.group, [ZERO, ZERO])
+        if p is not None:
+            total_weight += c.rule.weight
+            total += c.rule.weight * p
+            group[0] += c.rule.weight
+            group[1] += c.rule.weight * p
+    score = _rounded_share(total, total_weight) if total_weight else None
+    parts, missing, newest = [], [], None
+    for c, r, p in zip(compiled, readings, points, strict=True):
+        if r is None:
+            missing.append(c.rule.key)
+            parts.append(f'{c.head}, "raw": null, "points": null, "contribution": null, "data_at": null}}')
+            continue
+        contribution = c.rule.weight * p / total_weight
+        at = r.data_at
+        if at is not None and (newest is None or at > newest):
+            newest = at
+        parts.append(
+            f'{c.head}, "raw": {_json_text(_json_number(r.value))},'
+            f' "points": {_json_text(_json_number(p, HUNDREDTH))},'
+            f' "contribution": {_json_text(_json_number(contribution, HUNDREDTH))},'
+            f' "data_at": {json.dumps(at.isoformat()) if at is not None else "null"}}}'
+        )
+    groups = ", ".join(
+        f"{json.dumps(g)}: {_json_text(_json_number(_rounded_share(t, w)) if w else None)}"
+        for g, (w, t) in group_sums.items()
+    )
+    return score, f"[{', '.join(parts)}]", f"{{{groups}}}", json.dumps(missing), newest
+
+
+class _CopyWriter:
+    """PostgreSQL: this run's rows replace any of the same time (a rerun), COPYed in; then one join.
+
+    Deleting and copying in one transaction is the upsert of ``bulk_create(update_conflicts=True)``
+    without adapting every JSON value into a parameter array, which was most of the recompute's time.
+    """
+
+    def __init__(self, now: dt.datetime, scope: QuerySet[Account]) -> None:
+        self.now = now
+        HealthScore.objects.filter(computed_at=now, account__in=scope).delete()
+        self.statement = (
+            f"COPY {HealthScore._meta.db_table} ({', '.join(HISTORY_COLUMNS)}, computed_at) FROM STDIN"
+        )
+
+    def write(self, rows: list[tuple]) -> None:
+        with connection.cursor() as cursor, cursor.cursor.copy(self.statement) as copy:
+            for row in rows:
+                copy.write_row((*row, self.now))
+
+    def finish(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Account._meta.db_table} AS a SET health_score = h.score,"
+                " health_band = NULLIF(h.band, '')"
+                f" FROM {HealthScore._meta.db_table} AS h WHERE h.computed_at = %s AND a.id = h.account_id",
+                [self.now],
             )
-            score_before, band_before = before[account_id]
-            bands[band or UNSCORED] += 1
-            changes.append(ScoreChange(account_id, score_before, scored.score, band_before, band))
-            if band != band_before:
-                band_changes.append(BandChange(account_id, band_before, band))
+
+
+class _OrmWriter:
+    """Other databases (SQLite for ``make run``): bulk inserts, then a correlated update."""
+
+    def __init__(self, now: dt.datetime, scope: QuerySet[Account]) -> None:
+        self.now = now
+
+    def write(self, rows: list[tuple]) -> None:
         HealthScore.objects.bulk_create(
-            rows,
+            [
+                HealthScore(
+                    **dict(zip(HISTORY_COLUMNS, row, strict=True)),
+                    computed_at=self.now,
+                )
+                for row in rows
+            ],
             update_conflicts=True,
             unique_fields=["account", "computed_at"],
-            update_fields=[
-                "scorecard",
-                "score",
-                "computed_band",
-                "band",
-                "components",
-                "groups",
-                "missing",
-                "data_at",
-                "override",
-            ],
+            update_fields=[c.removesuffix("_id") for c in HISTORY_COLUMNS if c != "account_id"],
         )
-        this_run = HealthScore.objects.filter(account_id=OuterRef("pk"), computed_at=now)
+
+    def finish(self) -> None:
+        this_run = HealthScore.objects.filter(account_id=OuterRef("pk"), computed_at=self.now)
         Account.objects.filter(
-            pk__in=HealthScore.objects.filter(computed_at=now).values("account_id")
+            pk__in=HealthScore.objects.filter(computed_at=self.now).values("account_id")
         ).update(
             health_score=Subquery(this_run.values("score")[:1]),
             health_band=NullIf(Subquery(this_run.values("band")[:1]), Value("")),
         )
+
+
+def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = None) -> HealthChanges:
+    """Score every active account (of ``accounts``, default all) as of ``now``; keep the history.
+
+    Idempotent: a second run at the same ``now`` rewrites the same rows. A handful of queries
+    whatever the number of accounts (scorecards, accounts, one per distinct metric, overrides,
+    one upsert, one update); every one is streamed by account id and merged here, and the rows
+    are written in batches (COPY on PostgreSQL), so memory does not grow with the accounts.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    postgres = connection.vendor == "postgresql"
+    with transaction.atomic():
+        if postgres:
+            with connection.cursor() as cursor:
+                # Many short aggregates: JIT compiling them costs more than it saves; the
+                # streamed (server-side) cursors must be planned for all rows, not the first.
+                cursor.execute("SET LOCAL jit = off")
+                cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
+        active = list(Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).prefetch_related("measures"))
+        pick = scorecard_picker(active)
+        rules = {s.pk: rules_of(s) for s in active}
+        compiled = {
+            pk: [_CompiledRule(rule) for rule in scorecard_rules] for pk, scorecard_rules in rules.items()
+        }
+        scope = (accounts if accounts is not None else Account.objects.all()).filter(
+            status=Account.Status.ACTIVE
+        )
+        overrides = live_overrides(now=now)
+        cache = MetricCache()
+        specs = {rule.spec: rule for scorecard_rules in rules.values() for rule in scorecard_rules}
+        readings = {
+            spec: _Readings(stream(rule.metric, rule.params, as_of=now, accounts=scope, cache=cache))
+            for spec, rule in specs.items()
+        }
+        sources = {pk: [readings[c.rule.spec] for c in measures] for pk, measures in compiled.items()}
+        writer = (_CopyWriter if postgres else _OrmWriter)(now, scope)
+        changes, band_changes, bands, batch, scored_count = [], [], Counter(), [], 0
+        account_rows = (
+            scope.order_by("pk")
+            .values_list("pk", "segment", "health_score", "health_band")
+            .iterator(chunk_size=WRITE_BATCH)
+        )
+        for account_id, segment, score_before, band_before in account_rows:
+            scorecard = pick(segment)
+            if scorecard is None:
+                continue
+            measures = compiled[scorecard.pk]
+            values = [
+                source.of(account_id) or c.empty
+                for c, source in zip(measures, sources[scorecard.pk], strict=True)
+            ]
+            score, components, groups, missing, data_at = _score_row(measures, values)
+            computed = band_for(score, red_below=scorecard.red_below, green_from=scorecard.green_from)
+            override = overrides.get(account_id)
+            band = override.band if override is not None else computed
+            batch.append(
+                (
+                    account_id,
+                    scorecard.pk,
+                    score,
+                    computed or "",
+                    band or "",
+                    components,
+                    groups,
+                    missing,
+                    data_at,
+                    override.pk if override is not None else None,
+                )
+            )
+            scored_count += 1
+            bands[band or UNSCORED] += 1
+            if score != score_before or band != band_before:
+                changes.append(ScoreChange(account_id, score_before, score, band_before, band))
+            if band != band_before:
+                band_changes.append(BandChange(account_id, band_before, band))
+            if len(batch) >= WRITE_BATCH:
+                writer.write(batch)
+                batch = []
+        if batch:
+            writer.write(batch)
+        writer.finish()
     return HealthChanges(
-        computed_at=now, accounts=len(rows), bands=dict(bands), band_changes=band_changes, scores=changes
+        computed_at=now,
+        accounts=scored_count,
+        bands=dict(bands),
+        band_changes=band_changes,
+        scores=changes,
+        full=accounts is None,
     )
 
 
 RECOMPUTE_STEP = "health.recompute"
+# Rows recorded this long before the previous run are looked at again: an ingestion transaction
+# that stamped its rows just before that run started may have committed after it read the data.
+RECORDING_MARGIN = dt.timedelta(minutes=5)
+FULL_ABOVE_SHARE = 0.25  # an incremental run over more of the accounts than this rescores them all
 
 
-def run_recompute_step(*, now: dt.datetime | None = None) -> HealthChanges | None:
-    """The pipeline's health step under its lock; None when another run holds it."""
+def previous_recompute_at(*, now: dt.datetime) -> dt.datetime | None:
+    """When the latest recompute at or before ``now`` ran (full or incremental); None: never."""
+    return HealthScore.objects.filter(computed_at__lte=now).aggregate(at=Max("computed_at"))["at"]
+
+
+def changed_account_ids(*, since: dt.datetime, now: dt.datetime) -> set[int]:
+    """Accounts whose inputs were recorded in ``(since - margin, now]`` or took effect in ``(since, now]``.
+
+    Recorded: events received, tickets updated, survey answers (they have no recording time:
+    their answer time), touchpoints and milestones created, milestones completed or skipped,
+    stage changes recorded or taking effect, overrides set, lifted or expired, the account row
+    itself changed (segment, renewal date, status). One query over every source.
+
+    What this cannot see is time alone moving a windowed metric (an event leaving a 30-day
+    window, "days since" growing): the full rescore (``run_pipeline(full=True)``, daily) covers it.
+    """
+    from journeys.models import Milestone, StageChange
+
+    start = since - RECORDING_MARGIN
+
+    def within(field: str) -> Q:
+        """A recording time: looked at again from the margin before the previous run."""
+        return Q(**{f"{field}__gt": start, f"{field}__lte": now})
+
+    def takes_effect(field: str) -> Q:
+        """A time something takes effect (its row has its own recording time): after ``since`` only."""
+        return Q(**{f"{field}__gt": since, f"{field}__lte": now})
+
+    sources = [
+        Event.objects.filter(within("received_at")),
+        Ticket.objects.filter(within("updated_at")),
+        SurveyResponse.objects.filter(within("responded_at")),
+        Touchpoint.objects.filter(within("created_at")),
+        Milestone.objects.filter(
+            within("created_at") | within("completed_at") | within("skipped_at") | takes_effect("due_at")
+        ),
+        StageChange.objects.filter(within("recorded_at") | takes_effect("changed_at")),
+        Override.objects.filter(within("created_at") | within("lifted_at") | takes_effect("expires_at")),
+    ]
+    accounts = Account.objects.filter(within("updated_at")).order_by().values_list("pk")
+    union = accounts.union(*(rows.order_by().values_list("account_id") for rows in sources))
+    return {pk for (pk,) in union}
+
+
+def recompute_changed(*, now: dt.datetime, also: Iterable[int] = ()) -> HealthChanges:
+    """Rescore only the accounts whose inputs changed since the previous recompute (and ``also``).
+
+    Falls back to a full recompute when there is no previous one, a scorecard was published
+    since (every account's rules changed) or most accounts changed anyway.
+    """
+    since = previous_recompute_at(now=now)
+    if (
+        since is None
+        or Scorecard.objects.filter(
+            status=Scorecard.Status.ACTIVE, published_at__gt=since, published_at__lte=now
+        ).exists()
+    ):
+        return recompute_health(now=now)
+    ids = changed_account_ids(since=since, now=now) | set(also)
+    if len(ids) > FULL_ABOVE_SHARE * Account.objects.filter(status=Account.Status.ACTIVE).count():
+        return recompute_health(now=now)  # as many as that: one pass over all is cheaper than a list
+    return recompute_health(now=now, accounts=Account.objects.filter(pk__in=sorted(ids)))
+
+
+def run_recompute_step(
+    *, now: dt.datetime | None = None, full: bool = True, also: Iterable[int] = ()
+) -> HealthChanges | None:
+    """The pipeline's health step under its lock; None when another run holds it.
+
+    ``full=False``: only the accounts whose inputs changed (``recompute_changed``).
+    """
     with step_lock(RECOMPUTE_STEP) as acquired:
         if not acquired:
             return None
-        return recompute_health(now=now or timezone.now())
+        now = now or timezone.now()
+        return recompute_health(now=now) if full else recompute_changed(now=now, also=also)
 
 
 def backfill_history(*, until: dt.datetime, days: int, every_days: int) -> list[dt.datetime]:

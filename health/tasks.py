@@ -9,10 +9,11 @@ from health.scoring import RECOMPUTE_STEP, run_recompute_step
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def recompute_health_task() -> int | None:
-    """Recompute every account's health; skips (None) while another worker runs it. Idempotent."""
+def recompute_health_task(full: bool = True) -> int | None:
+    """Recompute every account's health (``full=False``: the changed ones); skips (None) while
+    another worker runs it. Idempotent."""
     with recorded(RECOMPUTE_STEP) as run:
-        changes = run_recompute_step()
+        changes = run_recompute_step(full=full)
         run.done(changes.counts() if changes is not None else None)
     return changes.accounts if changes is not None else None
 

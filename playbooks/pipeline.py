@@ -73,10 +73,12 @@ def run_playbooks_step(*, now: dt.datetime | None = None) -> PlaybooksResult | N
         return evaluate_playbooks(now=now or timezone.now())
 
 
-def run_pipeline(*, now: dt.datetime | None = None) -> dict[str, Any]:
+def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[str, Any]:
     """All five steps in order, in this process (``manage.py run_pipeline``); returns their counts.
 
     Each step's run is recorded (``accounts.steps``) for the ops status page and the metrics.
+    ``full=False`` rescores only the accounts whose inputs changed since the previous recompute,
+    and those the journeys step just moved (``health.scoring.recompute_changed``).
     """
     from health.scoring import RECOMPUTE_STEP, run_recompute_step
     from insights.recompute import STEP_LOCK as INSIGHTS_STEP
@@ -92,7 +94,14 @@ def run_pipeline(*, now: dt.datetime | None = None) -> dict[str, Any]:
         insights = run_insights_step(now=now)
         run.done(insights.counts() if insights is not None else None)
     with recorded(RECOMPUTE_STEP) as run:
-        health = run_recompute_step(now=now)
+        moved = (
+            {c.account_id for c in journeys.stages_entered}
+            | {c.account_id for c in journeys.milestones_completed}
+            | {c.account_id for c in journeys.milestones_overdue}
+            if journeys is not None
+            else set()
+        )
+        health = run_recompute_step(now=now, full=full, also=moved)
         run.done(health.counts() if health is not None else None)
     with recorded(PLAYBOOKS_STEP) as run:
         playbooks = run_playbooks_step(now=now)

@@ -28,7 +28,15 @@ SCHEDULES: tuple[Schedule, ...] = (
         "playbooks.tasks.run_pipeline_task",
         minute="*/15",
         expire_seconds=14 * 60,
-        description="journeys → health → playbooks → delivery, every 15 minutes",
+        description="journeys → health → playbooks → delivery, every 15 minutes (changed accounts rescored)",
+    ),
+    Schedule(
+        "Lifeline full rescore",
+        "playbooks.tasks.run_full_pipeline_task",
+        minute="5",
+        hour="2",
+        expire_seconds=6 * 3600,
+        description="The pipeline rescoring every active account: windowed metrics move with time alone",
     ),
     Schedule(
         "Lifeline email delivery",

@@ -72,11 +72,12 @@ def evaluate_playbooks_task() -> dict[str, int] | None:
 
 
 @shared_task(ignore_result=True)
-def run_pipeline_task() -> str:
+def run_pipeline_task(full: bool = False) -> str:
     """What beat runs: the chain journeys → insights → health → playbooks → delivery, one task per step.
 
     Each step takes its own lock and is idempotent, so a second beat, a retried message or an
-    overlapping run makes nothing twice.
+    overlapping run makes nothing twice. The health step rescores only the accounts whose inputs
+    changed unless ``full`` (``run_full_pipeline_task``, daily: what time alone changes).
     """
     from health.tasks import recompute_health_task
     from insights.tasks import recompute_insights_task
@@ -85,8 +86,14 @@ def run_pipeline_task() -> str:
     result = chain(
         evaluate_journeys_task.si(),
         recompute_insights_task.si(),
-        recompute_health_task.si(),
+        recompute_health_task.si(full=full),
         evaluate_playbooks_task.si(),
         deliver_emails_task.si(),
     ).apply_async()
     return result.id
+
+
+@shared_task(ignore_result=True)
+def run_full_pipeline_task() -> str:
+    """The pipeline with every active account rescored (beat, daily): windows move with time alone."""
+    return run_pipeline_task(full=True)
