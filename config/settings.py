@@ -229,7 +229,8 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "accounts.pagination.StableOrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every operation documents its error answers (400/401/403/404/413/415/429), not only success.
+    "DEFAULT_SCHEMA_CLASS": "accounts.api_schema.ErrorsDocumentedAutoSchema",
     "EXCEPTION_HANDLER": "accounts.api_errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
