@@ -10,7 +10,6 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status, viewsets
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -36,17 +35,6 @@ from accounts.serializers import (
 from accounts.visibility import is_manager, visible_accounts
 
 API_PARSERS = [StrictJSONParser, FormParser, MultiPartParser]
-
-
-class ObtainTokenView(ObtainAuthToken):
-    """`POST /auth/token/` with `{"username", "password"}` → `{"token"}`.
-
-    The credentials are in the body: a stale `Authorization` header is not looked at.
-    """
-
-    authentication_classes = ()
-    parser_classes = (FormParser, MultiPartParser, StrictJSONParser)
-    schema = ErrorsDocumentedAutoSchema()
 
 
 class IsManagerToCreateOrDelete(permissions.BasePermission):

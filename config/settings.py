@@ -52,7 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "reports",
     "web",
     "ops",
+    "access",
 ]
 
 MIDDLEWARE = [
@@ -71,6 +72,7 @@ MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RequestBodyLimitMiddleware",
+    "access.throttling.RateLimitHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,6 +128,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Every password check goes through the attempt limit (access/login_limits.py).
+AUTHENTICATION_BACKENDS = ["access.login_limits.LimitedModelBackend"]
+LIFELINE_LOGIN_MAX_ATTEMPTS = env.int("LIFELINE_LOGIN_MAX_ATTEMPTS", default=10)
+LIFELINE_LOGIN_WINDOW_SECONDS = env.int("LIFELINE_LOGIN_WINDOW_SECONDS", default=900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -235,12 +241,23 @@ if LIFELINE_EVENT_RETENTION_DAYS and LIFELINE_EVENT_RETENTION_DAYS < 30:
 LIFELINE_METRICS_TOKEN = env.str("LIFELINE_METRICS_TOKEN", default="")
 
 # --- REST API -----------------------------------------------------------------------------
+# API tokens (django-rest-knox): hashed, "Authorization: Token <key>", valid this many days.
+LIFELINE_TOKEN_TTL_DAYS = env.int("LIFELINE_TOKEN_TTL_DAYS", default=90)
+REST_KNOX = {"AUTH_HEADER_PREFIX": "Token", "TOKEN_TTL": None, "AUTO_REFRESH": False}
+# Rate-limit counters: per process by default; CACHE_URL=redis://... shares them between workers.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with WWW-Authenticate, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "access.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    # Generous by default (integrations push in bursts); X-RateLimit-* headers on every answer.
+    "DEFAULT_THROTTLE_CLASSES": ["access.throttling.UserRateLimit", "access.throttling.AnonRateLimit"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("LIFELINE_API_RATE_USER", default="20000/min"),
+        "anon": env.str("LIFELINE_API_RATE_ANON", default="1000/min"),
+    },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "accounts.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

@@ -22,11 +22,11 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 
 from accounts.ingestion import ingest_events
 from accounts.models import Account, Contact, Event, EventDaily, SurveyResponse, Ticket, Touchpoint
 from config.wsgi import application
+from tests.conftest import token_for
 from tests.factories import AccountFactory, ContactFactory
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application).include(path_regex=r"^/api/v1/")
@@ -102,9 +102,12 @@ def fuzz_world(world, in_test_transaction):
         Ticket.objects.create(account=account, external_id=f"t-{account.external_id}", opened_at=now)
         SurveyResponse.objects.create(account=account, contact=contact, kind="nps", score=9, responded_at=now)
         Touchpoint.objects.create(account=account, author=world.csm_a, kind="call", occurred_at=now)
-    token, _ = Token.objects.get_or_create(user=world.csm_a)
-    token_b, _ = Token.objects.get_or_create(user=world.manager_b)
-    return {"token": token.key, "token_b": token_b.key, "acme": acme, "secret": secret}
+    return {
+        "token": token_for(world.csm_a),
+        "token_b": token_for(world.manager_b),
+        "acme": acme,
+        "secret": secret,
+    }
 
 
 def assert_nothing_of_team_b(response) -> None:
