@@ -94,6 +94,8 @@ def _scorecard_body(w) -> dict:
 ROW = {"account": f"{ALPHA[:5]}-acct"}
 
 MATRIX: dict[str, Route] = {
+    # --- credentials ------------------------------------------------------------------------
+    "api-token-revoke": Route(None, {"post": Op(EVERYONE, 200)}),
     # --- accounts app ---------------------------------------------------------------------
     "account-list": Route(
         None,
