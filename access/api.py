@@ -17,6 +17,10 @@ class CredentialsSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=4096, trim_whitespace=False, write_only=True)
 
 
+class RevokeSerializer(serializers.Serializer):
+    all = serializers.BooleanField(required=False, default=False, help_text="Every token of the caller.")
+
+
 class IssuedTokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Shown once; send it as `Authorization: Token <token>`.")
     expiry = serializers.DateTimeField()
@@ -64,13 +68,13 @@ class RevokeTokenView(APIView):
     every token of the caller (an admin revokes anyone's in the admin, under Knox: Auth tokens)."""
 
     @extend_schema(
-        request=inline_serializer("RevokeTokenRequest", {"all": serializers.BooleanField(required=False)}),
+        request=RevokeSerializer,
         responses={200: inline_serializer("RevokeTokenResult", {"revoked": serializers.IntegerField()})},
     )
     def post(self, request: Request) -> Response:
-        data = request.data if isinstance(request.data, dict) else {}
-        everything = serializers.BooleanField(required=False).run_validation(data.get("all", False))
-        if everything:
+        options = RevokeSerializer(data=request.data if isinstance(request.data, dict) else {})
+        options.is_valid(raise_exception=True)
+        if options.validated_data["all"]:
             return Response({"revoked": revoke_all_tokens(user=request.user)})
         if request.auth is None or not hasattr(request.auth, "digest"):
             return Response({"revoked": 0})  # signed in by session: no token to revoke

@@ -7,7 +7,8 @@ in tests/accounts/test_api_fuzz.py) also meet these, so every view of the API de
 - 401 without valid credentials, where the view authenticates;
 - 403 for unsafe methods (role checks, CSRF on session auth), and for reads a role may be refused;
 - 404 for an object outside the caller's scope and for a page past the end of a list;
-- 413 for a body over the limit, 415 for a body that is not JSON, form or multipart.
+- 413 for a body over the limit, 415 for a body that is not JSON, form or multipart;
+- 429 past a rate limit (or the sign-in attempt limit), with Retry-After.
 
 Views use it with ``schema = ErrorsDocumentedAutoSchema()``. Only GET lists are paginated and
 filtered: an operation answering a plain list to a POST gets neither.
@@ -84,6 +85,8 @@ class ErrorsDocumentedAutoSchema(AutoSchema):
             errors["403"] = _detail("Not allowed for the caller's role (or CSRF check failed)")
         if "{" in self.path or self._is_list_view():
             errors["404"] = _detail("Not found in the caller's scope, or no such page")
+        if self.view.get_throttles() or getattr(self.view, "limits_sign_in", False):
+            errors["429"] = _detail("Too many requests (or sign-in attempts): see Retry-After")
         if has_body:
             errors["413"] = _detail("Body over 10 MB")
             errors["415"] = _detail("Unsupported media type")

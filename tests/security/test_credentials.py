@@ -214,3 +214,13 @@ def test_fifty_concurrent_wrong_attempts_check_at_most_the_limit(live_server, se
         live_server.url + TOKEN_URL, json={"username": "bob", "password": PASSWORD}, timeout=60
     )
     assert right.status_code == 429
+
+
+@pytest.mark.django_db
+def test_revoking_with_a_bad_flag_is_a_400_naming_it(alice, api):
+    """The fuzzer sent {"all": "{}"}: a 400 naming the field, and the token still works."""
+    key = sign_in(api).json()["token"]
+    response = with_token(api, key).post("/api/v1/auth/token/revoke/", {"all": "{}"}, format="json")
+    assert response.status_code == 400
+    assert "all" in response.json()
+    assert with_token(api, key).get(ACCOUNTS_URL).status_code == 200
