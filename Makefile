@@ -10,11 +10,13 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lifeline
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL)
+# The deploy check runs with production values: DEBUG off, HTTPS on, a long random key.
+DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=lifeline.example.com SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')
 
 # make run-prod: the production processes (Procfile) locally, on PostgreSQL and Redis, DEBUG off.
 PROD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lifeline
 PROD_BROKER_URL ?= redis://127.0.0.1:6379/0
-PROD_ENV := DEBUG=false DATABASE_URL=$(PROD_DATABASE_URL) CELERY_BROKER_URL=$(PROD_BROKER_URL) \
+PROD_ENV := DEBUG=false LIFELINE_HTTPS=false DATABASE_URL=$(PROD_DATABASE_URL) CELERY_BROKER_URL=$(PROD_BROKER_URL) \
 	SECRET_KEY=$${SECRET_KEY:-run-prod-on-this-machine-only} PORT=$(PORT) HOST=$(HOST) \
 	$(if $(EMAIL_HOST),,EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend)
 
@@ -86,6 +88,7 @@ fmt: $(VENV)/.test-deps
 
 test: $(VENV)/.test-deps services lint
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(TEST_ENV) $(DEPLOY_CHECK_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
 	$(TEST_ENV) PATH="$(BIN):$$PATH" $(BIN)/python -m pytest --create-db
 
 # make bench: a scratch database (BENCH_DATABASE, dropped first) filled by generate_data, then the

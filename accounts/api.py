@@ -10,7 +10,6 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status, viewsets
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -36,17 +35,6 @@ from accounts.serializers import (
 from accounts.visibility import is_manager, visible_accounts
 
 API_PARSERS = [StrictJSONParser, FormParser, MultiPartParser]
-
-
-class ObtainTokenView(ObtainAuthToken):
-    """`POST /auth/token/` with `{"username", "password"}` → `{"token"}`.
-
-    The credentials are in the body: a stale `Authorization` header is not looked at.
-    """
-
-    authentication_classes = ()
-    parser_classes = (FormParser, MultiPartParser, StrictJSONParser)
-    schema = ErrorsDocumentedAutoSchema()
 
 
 class IsManagerToCreateOrDelete(permissions.BasePermission):
@@ -192,8 +180,16 @@ class ContactViewSet(viewsets.ModelViewSet):
 
 
 def _as_rows(data) -> list:
-    """Ingestion endpoints take one object or a list of them."""
-    return [data] if isinstance(data, dict) else data
+    """Ingestion endpoints take one object or a list of them, at most 10,000, checked before any work."""
+    rows = [data] if isinstance(data, dict) else data
+    if isinstance(rows, list) and len(rows) > ingestion.MAX_EVENTS_PER_BATCH:
+        raise BatchInvalid([_over_the_limit(len(rows))])
+    return rows
+
+
+def _over_the_limit(count: int) -> dict:
+    limit = ingestion.MAX_EVENTS_PER_BATCH
+    return row_error(limit, None, f"a batch holds at most {limit} rows; got {count}")
 
 
 class ScopedListMixin:
@@ -231,15 +227,7 @@ class EventView(ScopedListMixin, generics.ListAPIView):
         if not isinstance(rows, list):
             raise BatchInvalid([row_error(0, None, "expected a JSON list of events")])
         if len(rows) > ingestion.MAX_EVENTS_PER_BATCH:
-            raise BatchInvalid(
-                [
-                    row_error(
-                        ingestion.MAX_EVENTS_PER_BATCH,
-                        None,
-                        f"a batch holds at most {ingestion.MAX_EVENTS_PER_BATCH} events; got {len(rows)}",
-                    )
-                ]
-            )
+            raise BatchInvalid([_over_the_limit(len(rows))])
         result = ingestion.ingest_events(raw_rows=rows, accounts=visible_accounts(request.user))
         return Response(
             {"accepted": result.accepted, "duplicates": result.duplicates}, status=status.HTTP_201_CREATED

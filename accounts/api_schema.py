@@ -5,9 +5,10 @@ in tests/accounts/test_api_fuzz.py) also meet these, so every view of the API de
 
 - 400 for a body or query that does not validate (field → messages, or batch row errors);
 - 401 without valid credentials, where the view authenticates;
-- 403 for unsafe methods (role checks, CSRF on session auth);
+- 403 for unsafe methods (role checks, CSRF on session auth), and for reads a role may be refused;
 - 404 for an object outside the caller's scope and for a page past the end of a list;
-- 413 for a body over the limit, 415 for a body that is not JSON, form or multipart.
+- 413 for a body over the limit, 415 for a body that is not JSON, form or multipart;
+- 429 past a rate limit (or the sign-in attempt limit), with Retry-After.
 
 Views use it with ``schema = ErrorsDocumentedAutoSchema()``. Only GET lists are paginated and
 filtered: an operation answering a plain list to a POST gets neither.
@@ -16,7 +17,7 @@ filtered: an operation answering a plain list to a POST gets neither.
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
-from rest_framework import serializers
+from rest_framework import permissions, serializers
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -74,18 +75,29 @@ class ErrorsDocumentedAutoSchema(AutoSchema):
     def _error_responses(self) -> dict[str, OpenApiResponse]:
         has_body = self.method in ("POST", "PUT", "PATCH")
         errors: dict[str, OpenApiResponse] = {}
-        if has_body or self._is_list_view():
+        if has_body or self._is_list_view() or self.get_override_parameters():
             errors["400"] = FIELD_ERRORS
         if self.view.get_authenticators():
             errors["401"] = _detail("Missing or invalid credentials")
-        if self.method not in ("GET", "HEAD", "OPTIONS") and self.view.get_authenticators():
+        if self.view.get_authenticators() and (
+            self.method not in ("GET", "HEAD", "OPTIONS") or self._checks_role()
+        ):
             errors["403"] = _detail("Not allowed for the caller's role (or CSRF check failed)")
         if "{" in self.path or self._is_list_view():
             errors["404"] = _detail("Not found in the caller's scope, or no such page")
+        if self.view.get_throttles() or getattr(self.view, "limits_sign_in", False):
+            errors["429"] = _detail("Too many requests (or sign-in attempts): see Retry-After")
         if has_body:
             errors["413"] = _detail("Body over 10 MB")
             errors["415"] = _detail("Unsupported media type")
         return errors
+
+    def _checks_role(self) -> bool:
+        """A permission beyond "signed in" (a manager's report, an admin's page) can refuse a GET."""
+        return any(
+            type(permission) not in (permissions.IsAuthenticated, permissions.AllowAny)
+            for permission in self.view.get_permissions()
+        )
 
     def _is_list_view(self, serializer=None) -> bool:
         return self.method == "GET" and super()._is_list_view(serializer)

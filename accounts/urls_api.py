@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from access.api import ObtainTokenView, RevokeTokenView
 from accounts import api
 
 router = SimpleRouter()
@@ -10,7 +11,8 @@ router.register("accounts", api.AccountViewSet, basename="account")
 router.register("contacts", api.ContactViewSet, basename="contact")
 
 urlpatterns = [
-    path("auth/token/", api.ObtainTokenView.as_view(), name="api-token"),
+    path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
+    path("auth/token/revoke/", RevokeTokenView.as_view(), name="api-token-revoke"),
     path(
         "accounts/by-external-id/<path:external_id>/",
         api.AccountByExternalIdView.as_view(),

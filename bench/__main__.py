@@ -325,13 +325,13 @@ def _start_gunicorn() -> subprocess.Popen:
 def _bench_user():
     """A CSM of the generated data, with an API token."""
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+
+    from access.tokens import issue_token
 
     user = get_user_model().objects.filter(username__startswith="gen-csm-").order_by("id").first()
     user.is_superuser = True  # ingestion and lists over every account
     user.save(update_fields=["is_superuser"])
-    token, _ = Token.objects.get_or_create(user=user)
-    return user, token.key
+    return user, issue_token(user=user)[1]
 
 
 def _ingest_rows(now: dt.datetime) -> list[dict]:
@@ -638,21 +638,21 @@ def _bench_latencies(results: Results) -> None:
     user = get_user_model().objects.filter(username__startswith="gen-csm-").order_by("id").last()
     user.set_password("bench")
     user.save(update_fields=["password"])
-    from rest_framework.authtoken.models import Token
+    from access.tokens import issue_token
 
-    token, _ = Token.objects.get_or_create(user=user)
+    token = issue_token(user=user)[1]
     account = Account.objects.filter(owner=user).order_by("id").first()
     manager = get_user_model().objects.get(pk=user.teams.get().manager_id)
     manager.set_password("bench")
     manager.save(update_fields=["password"])
-    manager_token, _ = Token.objects.get_or_create(user=manager)
+    manager_token = issue_token(user=manager)[1]
     base = f"http://127.0.0.1:{PORT}"
     pages = _logged_in(base, user.username)
     manager_pages = _logged_in(base, manager.username)
     api = requests.Session()
-    api.headers["Authorization"] = f"Token {token.key}"
+    api.headers["Authorization"] = f"Token {token}"
     manager_api = requests.Session()
-    manager_api.headers["Authorization"] = f"Token {manager_token.key}"
+    manager_api.headers["Authorization"] = f"Token {manager_token}"
     owned = Account.objects.filter(owner=user).count()
     for label, session, path in (
         ("My book /", pages, "/"),

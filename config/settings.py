@@ -26,6 +26,22 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# --- HTTPS hardening (docs/security.md) ----------------------------------------------------
+# On whenever DEBUG is off: HTTPS redirect, secure cookies, HSTS. LIFELINE_HTTPS=false serves
+# plain http (make run-prod on this machine does); behind a TLS proxy set LIFELINE_BEHIND_PROXY.
+LIFELINE_HTTPS = env.bool("LIFELINE_HTTPS", default=not DEBUG)
+SECURE_SSL_REDIRECT = LIFELINE_HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes from inside the network
+SESSION_COOKIE_SECURE = LIFELINE_HTTPS
+CSRF_COOKIE_SECURE = LIFELINE_HTTPS
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if LIFELINE_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=LIFELINE_HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=LIFELINE_HTTPS)
+if env.bool("LIFELINE_BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -36,7 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -49,6 +65,7 @@ INSTALLED_APPS = [
     "reports",
     "web",
     "ops",
+    "access",
 ]
 
 MIDDLEWARE = [
@@ -56,6 +73,7 @@ MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RequestBodyLimitMiddleware",
+    "access.throttling.RateLimitHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,10 +122,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("LIFELINE_PASSWORD_MIN_LENGTH", default=10)},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Every password check goes through the attempt limit (access/login_limits.py).
+AUTHENTICATION_BACKENDS = ["access.login_limits.LimitedModelBackend"]
+LIFELINE_LOGIN_MAX_ATTEMPTS = env.int("LIFELINE_LOGIN_MAX_ATTEMPTS", default=10)
+LIFELINE_LOGIN_WINDOW_SECONDS = env.int("LIFELINE_LOGIN_WINDOW_SECONDS", default=900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -221,12 +246,23 @@ if LIFELINE_EVENT_RETENTION_DAYS and LIFELINE_EVENT_RETENTION_DAYS < 30:
 LIFELINE_METRICS_TOKEN = env.str("LIFELINE_METRICS_TOKEN", default="")
 
 # --- REST API -----------------------------------------------------------------------------
+# API tokens (django-rest-knox): hashed, "Authorization: Token <key>", valid this many days.
+LIFELINE_TOKEN_TTL_DAYS = env.int("LIFELINE_TOKEN_TTL_DAYS", default=90)
+REST_KNOX = {"AUTH_HEADER_PREFIX": "Token", "TOKEN_TTL": None, "AUTO_REFRESH": False}
+# Rate-limit counters: per process by default; CACHE_URL=redis://... shares them between workers.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with WWW-Authenticate, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "access.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    # Generous by default (integrations push in bursts); X-RateLimit-* headers on every answer.
+    "DEFAULT_THROTTLE_CLASSES": ["access.throttling.UserRateLimit", "access.throttling.AnonRateLimit"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("LIFELINE_API_RATE_USER", default="20000/min"),
+        "anon": env.str("LIFELINE_API_RATE_ANON", default="1000/min"),
+    },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "accounts.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -234,7 +270,8 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "accounts.pagination.StableOrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every operation documents its error answers (400/401/403/404/413/415/429), not only success.
+    "DEFAULT_SCHEMA_CLASS": "accounts.api_schema.ErrorsDocumentedAutoSchema",
     "EXCEPTION_HANDLER": "accounts.api_errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

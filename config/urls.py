@@ -7,6 +7,8 @@ from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from access.forms import LimitedAuthenticationForm
+
 
 def _is_api(request) -> bool:
     return request.path.startswith("/api/")
@@ -35,7 +37,13 @@ urlpatterns = [
     path("", include("web.urls")),
     path("", include("web.insights_urls")),
     path("", include("ops.urls")),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True, authentication_form=LimitedAuthenticationForm
+        ),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.urls_api")),

@@ -150,7 +150,9 @@ class ScorecardViewSet(viewsets.GenericViewSet):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def preview(self, request: Request, pk: int) -> Response:
-        preview = preview_scorecard(scorecard=self.get_object(), now=timezone.now())
+        preview = preview_scorecard(
+            scorecard=self.get_object(), now=timezone.now(), accounts=visible_accounts(request.user)
+        )
         return Response(
             {
                 "scorecard": preview.scorecard_id,

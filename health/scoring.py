@@ -756,17 +756,20 @@ class Preview:
     changes: list[PreviewChange]
 
 
-def preview_scorecard(*, scorecard: Scorecard, now: dt.datetime) -> Preview:
+def preview_scorecard(
+    *, scorecard: Scorecard, now: dt.datetime, accounts: QuerySet[Account] | None = None
+) -> Preview:
     """The band distribution now vs with this scorecard, for the accounts it would score; writes nothing.
 
     "Now" is what the active scorecards give at ``now`` (before overrides), so both sides read
-    the same data.
+    the same data. ``accounts`` limits it to the caller's scope (the API passes
+    ``visible_accounts(user)``), so nobody sees the names of accounts outside it.
     """
     active = list(Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).prefetch_related("measures"))
     pick = scorecard_picker(active)
     own_segments = {s.segment.strip().lower() for s in active if s.segment}
     target = scorecard.segment.strip().lower()
-    scope = Account.objects.filter(status=Account.Status.ACTIVE)
+    scope = (Account.objects if accounts is None else accounts).filter(status=Account.Status.ACTIVE)
     names, current, draft = {}, {}, {}
     for pk, segment, name in scope.order_by("name", "pk").values_list("pk", "segment", "name"):
         segment = (segment or "").strip().lower()

@@ -17,7 +17,13 @@ from django.db import models
 from accounts.models import Account, AuditEntry, Contact
 
 # Secrets and process records are not "about" a customer.
-SKIPPED_MODELS = {"authtoken.token", "sessions.session", "accounts.steprun", "accounts.auditentry"}
+SKIPPED_MODELS = {
+    "knox.authtoken",
+    "access.loginattempts",
+    "sessions.session",
+    "accounts.steprun",
+    "accounts.auditentry",
+}
 
 
 Rows = models.QuerySet

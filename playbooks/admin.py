@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from journeys.admin import AuditedConfigAdmin
 from playbooks.configuration import dry_run
 from playbooks.models import Alert, EmailDelivery, Playbook, PlaybookRun, Step, Task
 
@@ -31,7 +32,9 @@ class StepInline(admin.StackedInline):
 
 
 @admin.register(Playbook)
-class PlaybookAdmin(admin.ModelAdmin):
+class PlaybookAdmin(AuditedConfigAdmin):
+    """Edits here are audited like those through the API (playbook.created / .changed, step.*)."""
+
     list_display = ["name", "trigger", "active", "cooldown_days", "fired", "tasks_done", "alerts_useful"]
     list_filter = ["active", "trigger"]
     search_fields = ["name", "description"]

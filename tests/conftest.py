@@ -4,7 +4,6 @@ from dataclasses import dataclass
 
 import pytest
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import AccountFactory, TeamFactory, UserFactory
@@ -61,15 +60,21 @@ def world(db) -> World:
     return World(admin, manager_a, manager_b, csm_a, csm_a2, csm_b, team_a, team_b)
 
 
+def token_for(user) -> str:
+    """A new API token's key for ``user`` (tokens are stored hashed: the key exists only here)."""
+    from access.tokens import issue_token
+
+    return issue_token(user=user)[1]
+
+
 @pytest.fixture
 def api():
-    """An API client factory: ``api(user)`` authenticates with the user's token."""
+    """An API client factory: ``api(user)`` authenticates with a token of the user's."""
 
     def make(user=None) -> APIClient:
         client = APIClient()
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
         return client
 
     return make

@@ -40,6 +40,7 @@ def process_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "LIFELINE_VAR_DIR": str(tmp_path / "var"),
+        "LIFELINE_HTTPS": "false",  # the test talks plain http to 127.0.0.1, even with DEBUG off
         **extra,
     }
 
