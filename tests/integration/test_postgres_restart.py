@@ -32,12 +32,12 @@ EVENTS_PER_BATCH = 50
 ACCOUNTS = ("acct-0", "acct-1", "acct-2")
 SETUP = """
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from access.tokens import issue_token
 from accounts.models import Account
 user = get_user_model().objects.create_superuser("integrator", "integrator@example.com", "x")
 for external_id in {accounts!r}:
     Account.objects.create(external_id=external_id, name=external_id)
-print(Token.objects.create(user=user).key)
+print(issue_token(user=user)[1])
 """
 
 

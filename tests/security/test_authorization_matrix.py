@@ -270,6 +270,12 @@ MATRIX: dict[str, Route] = {
     # --- reports --------------------------------------------------------------------------
     "api-report-renewals": Route(None, {"get": Op(MANAGERS, 200)}),
     "api-report-portfolio": Route(None, {"get": Op(MANAGERS, 200)}),
+    "api-report-renewal-forecast": Route(None, {"get": Op(MANAGERS, 200)}),
+    "api-report-value": Route(None, {"get": Op(EVERYONE, 200)}),
+    "api-report-rfm": Route(None, {"get": Op(EVERYONE, 200)}),
+    "api-report-lifecycle": Route(None, {"get": Op(EVERYONE, 200)}),
+    "api-report-voice": Route(None, {"get": Op(EVERYONE, 200)}),
+    "api-report-churn": Route(None, {"get": Op(EVERYONE, 200)}),
     # --- pages ----------------------------------------------------------------------------
     "home": Route(None, {"get": Op(EVERYONE, 200)}, page=True),
     "account": Route("account", {"get": Op(EVERYONE, 200)}, page=True),
@@ -305,6 +311,9 @@ MATRIX: dict[str, Route] = {
     ),
     "renewals": Route(None, {"get": Op(MANAGERS, 200)}, page=True),
     "portfolio": Route(None, {"get": Op(MANAGERS, 200)}, page=True),
+    "value": Route(None, {"get": Op(EVERYONE, 200)}, page=True),
+    "voice": Route(None, {"get": Op(EVERYONE, 200)}, page=True),
+    "churn": Route(None, {"get": Op(EVERYONE, 200)}, page=True),
     "journeys": Route(None, {"get": Op(EVERYONE, 200)}, page=True),
     "backtest": Route(None, {"get": Op(MANAGERS, 200)}, page=True),
     "ops-pipeline": Route(None, {"get": Op(ADMINS, 200)}, page=True),
