@@ -38,6 +38,7 @@ def _environment() -> dict[str, str]:
     return {
         "DATABASE_URL": f"{SERVER}/{DATABASE}",
         "DEBUG": "false",
+        "LIFELINE_HTTPS": "false",  # plain http on loopback: no redirect to https
         "SECRET_KEY": "bench-not-secret",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
