@@ -61,6 +61,7 @@ def server(cluster, tmp_path) -> Iterator[tuple[str, str]]:
         "DATABASE_URL": cluster.url("lifeline"),
         "LIFELINE_VAR_DIR": str(tmp_path / "var"),
         "DEBUG": "false",
+        "LIFELINE_HTTPS": "false",  # plain http to 127.0.0.1
         "SECRET_KEY": "postgres-restart-test-only",
         "HOST": "127.0.0.1",
         "PORT": str(port),
