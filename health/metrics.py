@@ -19,10 +19,14 @@ from django.db import connection
 from django.db.models import (
     Avg,
     Count,
+    DecimalField,
     Max,
     Q,
     QuerySet,
+    Sum,
+    Value,
 )
+from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.models import Account, AuditEntry, Event, EventDaily, SurveyResponse, Ticket, Touchpoint
 
@@ -137,10 +141,34 @@ def _window_rows(
     return " UNION ALL ".join(branches), params
 
 
+def _portable() -> bool:
+    """Not PostgreSQL: SQLite, the embedded default of ``make run``, where the streamed SQL's casts
+    and ``DISTINCT ON`` do not exist. The ORM versions below give the same readings from the raw
+    events (the demo prunes none, so the rollup adds nothing there)."""
+    return connection.vendor != "postgresql"
+
+
+# The ORM aggregate for each SQL aggregate of _window_metric, over the raw events.
+_PORTABLE_AGGREGATES = {
+    "SUM(n)": lambda: Count("id"),
+    "COUNT(DISTINCT day)": lambda: Count(TruncDate("occurred_at", tzinfo=dt.UTC), distinct=True),
+    "COALESCE(SUM(v), 0)": lambda: Coalesce(Sum("value"), Value(Decimal(0)), output_field=DecimalField()),
+}
+
+
 def _window_metric(
     accounts: QuerySet[Account], name: str, start: dt.datetime, end: dt.datetime, aggregate: str
 ) -> Iterator[tuple[int, Any, dt.datetime | None]]:
     """``(account_id, aggregate, newest input)`` per account with events in the window, by account."""
+    if _portable():
+        return _by_account(
+            Event.objects.filter(
+                account_id__in=_scope_ids(accounts), name=name, occurred_at__gte=start, occurred_at__lt=end
+            )
+            .values("account_id")
+            .annotate(value=_PORTABLE_AGGREGATES[aggregate](), last=Max("occurred_at"))
+            .values_list("account_id", "value", "last")
+        )
     rows, params = _window_rows(name, start, end, _scope_sql(accounts))
     return _stream(
         f"SELECT account_id, {aggregate}, MAX(at) FROM ({rows}) w GROUP BY account_id ORDER BY account_id",
@@ -191,6 +219,24 @@ def event_value_sum(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Acco
 def usage_trend(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     """This window's count ÷ the previous window's; no reading when the previous one was empty."""
     span = params["days"] * DAY
+    if _portable():
+        recent = Q(occurred_at__gte=as_of - span)
+        rows = _by_account(
+            Event.objects.filter(
+                account_id__in=_scope_ids(accounts),
+                name=params["event"],
+                occurred_at__gte=as_of - 2 * span,
+                occurred_at__lt=as_of,
+            )
+            .values("account_id")
+            .annotate(
+                n=Count("id", filter=recent),
+                b=Count("id", filter=~recent),
+                last=Max("occurred_at", filter=recent),
+            )
+            .values_list("account_id", "n", "b", "last")
+        )
+        return ((pk, Reading(_quantized(Decimal(n or 0) / Decimal(b)), at)) for pk, n, b, at in rows if b)
     scope = _scope_sql(accounts)
     now_rows, now_params = _window_rows(params["event"], as_of - span, as_of, scope)
     before_rows, before_params = _window_rows(params["event"], as_of - 2 * span, as_of - span, scope)
@@ -282,14 +328,24 @@ def tickets_opened(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Accou
 
 def nps_latest(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     """The newest answer per account: one ``DISTINCT ON`` pass rather than a lookup per account."""
-    rows = (
+    answers = (
         SurveyResponse.objects.filter(account_id__in=_scope_ids(accounts), kind="nps", responded_at__lt=as_of)
         .order_by("account_id", "-responded_at", "-id")
-        .distinct("account_id")
         .values_list("account_id", "score", "responded_at")
-        .iterator(chunk_size=STREAM_CHUNK)
     )
+    if _portable():  # no DISTINCT ON: the first answer of each account in the same order
+        return _newest_per_account(answers)
+    rows = answers.distinct("account_id").iterator(chunk_size=STREAM_CHUNK)
     return ((pk, Reading(Decimal(score), at)) for pk, score, at in rows)
+
+
+def _newest_per_account(answers: QuerySet) -> Iterator[tuple[int, Reading]]:
+    """The first row of each account from rows ordered by account, newest first."""
+    previous = None
+    for pk, score, at in answers.iterator(chunk_size=STREAM_CHUNK):
+        if pk != previous:
+            previous = pk
+            yield pk, Reading(Decimal(score), at)
 
 
 def _survey_average(kind: str, params: dict, as_of: dt.datetime, accounts: QuerySet[Account]) -> Stream:

@@ -361,6 +361,7 @@ HISTORY_COLUMNS = (
     "data_at",
     "override_id",
 )
+JSON_COLUMNS = ("components", "groups", "missing")  # written as JSON text by _score_row
 WRITE_BATCH = 5000  # rows scored in Python before they are written (memory stays flat)
 
 
@@ -518,17 +519,19 @@ class _OrmWriter:
 
     def write(self, rows: list[tuple]) -> None:
         HealthScore.objects.bulk_create(
-            [
-                HealthScore(
-                    **dict(zip(HISTORY_COLUMNS, row, strict=True)),
-                    computed_at=self.now,
-                )
-                for row in rows
-            ],
+            [HealthScore(**self._fields(row), computed_at=self.now) for row in rows],
             update_conflicts=True,
             unique_fields=["account", "computed_at"],
             update_fields=[c.removesuffix("_id") for c in HISTORY_COLUMNS if c != "account_id"],
         )
+
+    @staticmethod
+    def _fields(row: tuple) -> dict:
+        """The row's columns, with the JSON that ``_score_row`` wrote as text (for COPY) decoded."""
+        fields = dict(zip(HISTORY_COLUMNS, row, strict=True))
+        for name in JSON_COLUMNS:
+            fields[name] = json.loads(fields[name])
+        return fields
 
     def finish(self) -> None:
         this_run = HealthScore.objects.filter(account_id=OuterRef("pk"), computed_at=self.now)

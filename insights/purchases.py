@@ -6,6 +6,7 @@ can be taken as of any time T.
 """
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -88,6 +89,8 @@ def purchase_histories(
     *, names: list[str], as_of: dt.datetime, quiet_days: int
 ) -> dict[int, PurchaseHistory]:
     """Per account with at least one purchase before ``as_of``: counts and key moments."""
+    if connection.vendor != "postgresql":
+        return _portable_histories(names=names, as_of=as_of, quiet_days=quiet_days)
     with connection.cursor() as cursor:
         cursor.execute(
             _HISTORY_SQL, {"names": list(names), "as_of": as_of, "quiet": dt.timedelta(days=quiet_days)}
@@ -97,6 +100,8 @@ def purchase_histories(
 
 def window_purchases(*, names: list[str], as_of: dt.datetime, window_days: int) -> dict[int, WindowPurchases]:
     """Per account with a purchase in ``[as_of - window_days, as_of)``: R, F, M and their scores."""
+    if connection.vendor != "postgresql":
+        return _portable_window(names=names, as_of=as_of, window_days=window_days)
     params = {
         "names": list(names),
         "as_of": as_of,
@@ -106,3 +111,66 @@ def window_purchases(*, names: list[str], as_of: dt.datetime, window_days: int) 
     with connection.cursor() as cursor:
         cursor.execute(_WINDOW_SQL, params)
         return {row[0]: WindowPurchases(*row[1:]) for row in cursor.fetchall()}
+
+
+# --- the same in Python, for SQLite (``make run``'s embedded default, demo-sized data) -----------
+
+
+def _purchases(names: list[str], start: dt.datetime | None, as_of: dt.datetime):
+    from accounts.models import Event
+
+    events = Event.objects.filter(name__in=names, value__isnull=False, occurred_at__lt=as_of)
+    if start is not None:
+        events = events.filter(occurred_at__gte=start)
+    return events.order_by("account_id", "occurred_at", "id").values_list(
+        "account_id", "occurred_at", "value"
+    )
+
+
+def _portable_histories(
+    *, names: list[str], as_of: dt.datetime, quiet_days: int
+) -> dict[int, PurchaseHistory]:
+    quiet = dt.timedelta(days=quiet_days)
+    moments: dict[int, list[dt.datetime]] = {}
+    for account_id, occurred_at, _ in _purchases(names, None, as_of).iterator():
+        moments.setdefault(account_id, []).append(occurred_at)
+    histories = {}
+    for account_id, times in moments.items():
+        returns = [later for earlier, later in itertools.pairwise(times) if later - earlier >= quiet]
+        histories[account_id] = PurchaseHistory(
+            len(times), times[0], times[1] if len(times) > 1 else None, times[-1], max(returns, default=None)
+        )
+    return histories
+
+
+def _portable_window(*, names: list[str], as_of: dt.datetime, window_days: int) -> dict[int, WindowPurchases]:
+    start = as_of - dt.timedelta(days=window_days)
+    bought: dict[int, list] = {}
+    for account_id, occurred_at, value in _purchases(names, start, as_of).iterator():
+        row = bought.setdefault(account_id, [0, Decimal(0), occurred_at])
+        row[0] += 1
+        row[1] += value
+        row[2] = max(row[2], occurred_at)
+    figures = {
+        pk: (int((as_of - last).total_seconds() // DAY_SECONDS), count, total)
+        for pk, (count, total, last) in bought.items()
+    }
+    n = len(figures)
+
+    def score(k: int) -> int:  # ceil(5 k / n), as in _WINDOW_SQL
+        return (5 * k + n - 1) // n
+
+    recencies = [r for r, _, _ in figures.values()]
+    frequencies = [f for _, f, _ in figures.values()]
+    monetaries = [m for _, _, m in figures.values()]
+    return {
+        pk: WindowPurchases(
+            r,
+            f,
+            m,
+            score(sum(1 for other in recencies if other >= r)),
+            score(sum(1 for other in frequencies if other <= f)),
+            score(sum(1 for other in monetaries if other <= m)),
+        )
+        for pk, (r, f, m) in figures.items()
+    }

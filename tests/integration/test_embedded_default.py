@@ -67,6 +67,12 @@ def test_embedded_default_runs_web_worker_and_beat(embedded_env, tmp_path):
     assert "Applying accounts.0001_initial" in manage(env, "migrate", "--noinput")
     manage(env, "seed_demo", "--accounts", "12")
     assert (tmp_path / "var" / "lifeline.sqlite3").exists()
+    # make run's first scoring, on SQLite: journeys, a backfill of history, the whole pipeline.
+    manage(env, "evaluate_journeys")
+    manage(env, "recompute_health", "--backfill-days", "14", "--every-days", "7", "--quiet")
+    pipeline = json.loads(manage(env, "run_pipeline"))
+    assert pipeline["health"]["accounts"] > 0
+    assert pipeline["insights"]["accounts"] == 12
 
     port = free_port()
     logs = {name: open(tmp_path / f"{name}.log", "w+") for name in ("web", "worker", "beat")}  # noqa: SIM115
@@ -97,6 +103,12 @@ def test_embedded_default_runs_web_worker_and_beat(embedded_env, tmp_path):
         accounts = json.loads(body)
         assert accounts["count"] == 12
         external_id = accounts["results"][0]["external_id"]
+        scored = next(a for a in accounts["results"] if a["health_score"] is not None)
+        _, body = http(f"{base}/api/v1/accounts/{scored['id']}/health/", token=token)
+        components = json.loads(body)["components"]
+        assert components and all(isinstance(c, dict) and "measure" in c for c in components)
+        status, body = http(f"{base}/api/v1/reports/value/", token=token)
+        assert status == 200 and "segments" in json.loads(body)
         batch = [
             {
                 "account": external_id,
