@@ -20,20 +20,12 @@ from playbooks.models import Playbook
 from tests.factories import AccountFactory, TeamFactory, UserFactory
 from tests.support.chaos import LEASE_SECONDS, ChaosRun, write_figures
 from tests.support.processes import ROOT, Beat, Worker, process_env
-from tests.support.smtp import SMTPSink, start_smtp_sink
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 CYCLES = int(os.environ.get("LIFELINE_CHAOS_CYCLES", "20"))
 SEED = int(os.environ.get("LIFELINE_CHAOS_SEED", "8"))
 REPORT = os.environ.get("LIFELINE_CHAOS_REPORT", "")
-
-
-@pytest.fixture
-def sink() -> Iterator[SMTPSink]:
-    sink, controller = start_smtp_sink()
-    yield sink
-    controller.stop()
 
 
 @pytest.fixture

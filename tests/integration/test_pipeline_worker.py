@@ -17,19 +17,11 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from playbooks.models import Alert, EmailDelivery, Playbook, Task
 from tests.factories import AccountFactory, TeamFactory, UserFactory
 from tests.support.processes import Beat, Worker, process_env
-from tests.support.smtp import SMTPSink, start_smtp_sink
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 # A Redis database of its own: the chain's tasks go to the default queue.
 BROKER_URL = "redis://127.0.0.1:6379/14"
-
-
-@pytest.fixture
-def sink() -> Iterator[SMTPSink]:
-    sink, controller = start_smtp_sink()
-    yield sink
-    controller.stop()
 
 
 @pytest.fixture
