@@ -20,7 +20,7 @@ PROD_ENV := DEBUG=false LIFELINE_HTTPS=false DATABASE_URL=$(PROD_DATABASE_URL) C
 	SECRET_KEY=$${SECRET_KEY:-run-prod-on-this-machine-only} PORT=$(PORT) HOST=$(HOST) \
 	$(if $(EMAIL_HOST),,EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend)
 
-.PHONY: run run-prod test lint fmt services clean help bench bench-large load
+.PHONY: run run-prod test lint fmt services clean help bench bench-large bench-growth load
 
 help:
 	@echo "make run    install, migrate, load demo data, start web + worker + beat (SQLite, no servers)"
@@ -30,6 +30,7 @@ help:
 	@echo "make lint   ruff check and format check;  make fmt  rewrite with ruff format"
 	@echo "make load   60 s of mixed traffic (50 users) while the pipeline runs; figures into docs/reliability.md"
 	@echo "make bench  figures vs their floors on a scratch database (size S; make bench-large for L); not part of make test"
+	@echo "make bench-growth  the bench at 10,000 accounts, then how each figure grows to the newest S (and L) report"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -106,6 +107,13 @@ load: $(VENV)/.test-deps services
 
 bench-large:
 	$(MAKE) bench BENCH_SIZE=L
+
+# make bench-growth: the bench at 10,000 accounts, then each figure's growth exponent from there to
+# the newest S report (make bench) and L report (make bench-large) in docs/bench/, if present.
+bench-growth: $(VENV)/.run-deps services
+	BENCH_ACCOUNTS=10000 BENCH_SERVER=$(BENCH_SERVER) $(BIN)/python -m bench
+	$(BIN)/python -m bench.growth $$(ls docs/bench/*-10000.json | tail -1) \
+		$$(ls docs/bench/20??-??-??.json | tail -1) $$(ls docs/bench/20??-??-??-L.json 2>/dev/null | tail -1)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

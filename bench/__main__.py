@@ -2,7 +2,8 @@
 
 Creates a scratch database, fills it with ``generate_data``, then measures ingestion (API over
 HTTP and CSV vs COPY), the health recompute (vs one bare GROUP BY), the pipeline (full and
-incremental) and page/API latencies. Prints one table and writes it to ``docs/bench/<date>.json``.
+incremental) and page/API latencies. Prints one table and writes it to ``docs/bench/<date>.json``
+(``<date>-L.json`` for size L, ``<date>-<accounts>.json`` for ``BENCH_ACCOUNTS``).
 
 Environment: ``BENCH_SIZE`` (S or L, default S), ``BENCH_ACCOUNTS`` (overrides the size's
 accounts), ``BENCH_SERVER`` (``postgres://user@host:port``, default the local one),
@@ -181,11 +182,21 @@ def main() -> int:
     elif ONLY or reuse:
         out = Path(tempfile.mkstemp(prefix="bench-", suffix=".json")[1])
     else:
-        out = ROOT / "docs" / "bench" / f"{report['date']}.json"
+        out = ROOT / "docs" / "bench" / f"{report['date']}{_size_suffix(size)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"Written to {out}")
     return 0
+
+
+def _size_suffix(size) -> str:
+    """``""`` for size S (the file name used since the first run), ``-L`` or ``-<accounts>`` otherwise."""
+    from accounts.generation import SIZES
+
+    for name, named in SIZES.items():
+        if named == size:
+            return "" if name == "S" else f"-{name}"
+    return f"-{size.accounts}"
 
 
 def _sql(statement: str, params=None) -> list[tuple]:
