@@ -173,7 +173,13 @@ def book(request: HttpRequest) -> HttpResponse:
         for account in page
     ]
     options = scope.order_by().values_list("stage", "segment").distinct()
-    owners = get_user_model().objects.filter(owned_accounts__in=scope).distinct().order_by("username")
+    # A semi-join on the owner ids, not a DISTINCT over users joined to every account in scope.
+    owners = (
+        get_user_model()
+        .objects.filter(pk__in=scope.order_by().values("owner_id"))
+        .only("id", "username", "first_name", "last_name")
+        .order_by("username")
+    )
     columns = []
     for key, label in BOOK_COLUMNS:
         active = sort.lstrip("-") == key
