@@ -93,11 +93,12 @@ def _instance(row: dict):
     return change
 
 
-def recent_records(account: Account, *, limit: int) -> RecentRecords:
+def recent_records(account: Account, *, limit: int, union: bool | None = None) -> RecentRecords:
     """The ``limit`` newest of each record kind: one ``UNION ALL`` on PostgreSQL, four queries
-    elsewhere (SQLite refuses ``ORDER BY``/``LIMIT`` inside a compound statement)."""
+    elsewhere (SQLite refuses ``ORDER BY``/``LIMIT`` inside a compound statement). ``union``
+    forces either path (tests compare them)."""
     parts = _union_parts(account, limit)
-    if connection.vendor == "postgresql":
+    if union if union is not None else connection.vendor == "postgresql":
         rows = list(parts[0].union(*parts[1:], all=True))
     else:
         rows = [row for part in parts for row in part]
