@@ -1,5 +1,6 @@
 """API shapes for accounts and what is known about them. Shape checks only; no side effects."""
 
+import functools
 import re
 
 from django.contrib.auth import get_user_model
@@ -70,6 +71,42 @@ class AccountSerializer(serializers.ModelSerializer):
         if contract_start and renewal_date and renewal_date < contract_start:
             raise serializers.ValidationError({"renewal_date": "Must not be before contract_start."})
         return attrs
+
+
+class AccountRows:
+    """Formats ``.values()`` rows of accounts exactly as ``AccountSerializer`` shows an account.
+
+    The list reads plain rows instead of model instances, and each value goes through the
+    serializer's own field (``to_representation``), so the JSON is the same byte for byte; what is
+    saved is building an ``Account`` and walking the field sources for every row. A relation is
+    read as its id column (``owner`` → ``owner_id``), which is what its field would show.
+    """
+
+    def __init__(self) -> None:
+        self.columns: list[tuple[str, object]] = []
+        for name, field in AccountSerializer().fields.items():
+            if field.write_only:
+                continue
+            convert = None if isinstance(field, serializers.RelatedField) else field.to_representation
+            self.columns.append((name, convert))
+
+    @property
+    def names(self) -> list[str]:
+        """The ``.values()`` columns to read (the serializer's field names)."""
+        return [name for name, _ in self.columns]
+
+    def __call__(self, row: dict) -> dict:
+        shown = {}
+        for name, convert in self.columns:
+            value = row[name]
+            shown[name] = value if value is None or convert is None else convert(value)
+        return shown
+
+
+@functools.cache
+def account_rows() -> AccountRows:
+    """One formatter per process: the fields hold no per-request state."""
+    return AccountRows()
 
 
 class AccountRefField(serializers.Field):

@@ -23,31 +23,38 @@ class IsManager(permissions.BasePermission):
         return is_manager(request.user)
 
 
+ITEM_FIELDS = ("pk", "name", "renewal_date", "arr", "currency", "health_score", "health_band", "owner_id")
+
+
+def renewal_item(pk, name, renewal_date, arr, currency, health_score, health_band, owner_id) -> dict:
+    """One account of the window as the API shows it (from a ``values_list`` row, no model)."""
+    return {
+        "account": pk,
+        "name": name,
+        "renewal_date": renewal_date.isoformat(),
+        "arr": str(arr),
+        "currency": currency,
+        "health_score": float(health_score) if health_score is not None else None,
+        "health_band": health_band or None,
+        "owner": owner_id,
+    }
+
+
 def renewals_json(report: RenewalsReport) -> dict:
+    """The whole window (API.md lists every item): read as plain tuples, not model instances."""
+    rows = report.items.select_related(None).values_list(*ITEM_FIELDS)
     return {
         "window_days": report.window_days,
         "start": report.start.isoformat(),
         "end": report.end.isoformat(),
-        "accounts": len(report.items),
+        "accounts": report.accounts,
         "arr_total": str(report.arr_total),
         "arr_by_band": {band: str(arr) for band, arr in report.arr_by_band.items()},
         "accounts_by_band": report.accounts_by_band,
         "arr_at_risk": str(report.arr_at_risk),
         "forecast_arr": str(report.forecast_arr),
         "renewal_rates": {band: float(rate) for band, rate in report.rates.items()},
-        "items": [
-            {
-                "account": account.pk,
-                "name": account.name,
-                "renewal_date": account.renewal_date.isoformat(),
-                "arr": str(account.arr),
-                "currency": account.currency,
-                "health_score": float(account.health_score) if account.health_score is not None else None,
-                "health_band": account.health_band or None,
-                "owner": account.owner_id,
-            }
-            for account in report.items
-        ],
+        "items": [renewal_item(*row) for row in rows],
     }
 
 

@@ -1,7 +1,8 @@
 """Renewals ahead: ARR by health band, ARR at risk and the forecast, per CSM (API.md, Reports).
 
-The page and ``GET /api/v1/reports/renewals/`` both call ``renewals_report``: one query whatever
-the number of accounts, the sums made in Python over the window's rows (which are listed anyway).
+The page and ``GET /api/v1/reports/renewals/`` both call ``renewals_report``: the sums are one
+``GROUP BY owner, band`` in SQL whatever the number of accounts, and the window's accounts are a
+lazy queryset (the page shows one page of it, the API lists it).
 """
 
 import datetime as dt
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 
 from accounts.models import Account
 from health.renewal_forecast import forecast_rates
@@ -60,7 +61,8 @@ class RenewalsReport:
     start: dt.date
     end: dt.date
     rates: dict[str, Decimal]
-    items: list[Account]
+    items: QuerySet[Account]  # lazy, ordered by renewal date: read a page of it, or stream it
+    accounts: int
     arr_total: Decimal
     arr_by_band: dict[str, Decimal]
     accounts_by_band: dict[str, int]
@@ -75,6 +77,23 @@ def display_name(user) -> str:
     return user.get_full_name() or user.username
 
 
+def _owner_name(row: dict) -> str:
+    """``display_name`` of the owner from the grouped row's owner columns."""
+    if row["owner_id"] is None:
+        return "Unassigned"
+    full = f"{row['owner__first_name']} {row['owner__last_name']}".strip()
+    return full or row["owner__username"]
+
+
+def _totals_by_owner_and_band(window: QuerySet[Account]) -> list[dict]:
+    """Accounts and ARR per (owner, band) of the window: one ``GROUP BY``, a few rows per CSM."""
+    return list(
+        window.order_by()
+        .values("owner_id", "owner__username", "owner__first_name", "owner__last_name", "health_band")
+        .annotate(n=Count("id"), arr=Sum("arr"))
+    )
+
+
 def renewals_report(
     *,
     accounts: QuerySet[Account],
@@ -85,34 +104,32 @@ def renewals_report(
     """Active accounts of ``accounts`` renewing within ``days`` from ``today`` (inclusive), with sums.
 
     ARR at risk is the ARR of red accounts; the forecast weighs each account's ARR by its band's
-    renewal rate. One query, and one for the rates unless given.
+    renewal rate (summed per band first: the same total, as the rate is the band's). One query,
+    and one for the rates unless given; ``items`` is read only when the caller reads it.
     """
     rates = dict(rates or renewal_rates())
     end = today + dt.timedelta(days=days)
-    items = list(
-        accounts.filter(status=Account.Status.ACTIVE, renewal_date__gte=today, renewal_date__lte=end)
-        .select_related("owner")
-        .order_by("renewal_date", "name", "id")
-    )
+    window = accounts.filter(status=Account.Status.ACTIVE, renewal_date__gte=today, renewal_date__lte=end)
     arr_by_band = dict.fromkeys(BANDS, Decimal("0.00"))
     accounts_by_band = dict.fromkeys(BANDS, 0)
     owners: dict[int | None, OwnerRenewals] = {}
     forecast = Decimal(0)
-    for account in items:
-        band = band_key(account.health_band)
-        weighted = account.arr * rates[band]
-        arr_by_band[band] += account.arr
-        accounts_by_band[band] += 1
+    for row in _totals_by_owner_and_band(window):
+        band = band_key(row["health_band"])
+        arr = row["arr"] or Decimal("0.00")
+        weighted = arr * rates[band]
+        arr_by_band[band] += arr
+        accounts_by_band[band] += row["n"]
         forecast += weighted
-        owner = owners.get(account.owner_id)
+        owner = owners.get(row["owner_id"])
         if owner is None:
-            owner = owners[account.owner_id] = OwnerRenewals(account.owner_id, display_name(account.owner))
-        owner.accounts += 1
-        owner.arr += account.arr
-        owner.arr_by_band[band] += account.arr
+            owner = owners[row["owner_id"]] = OwnerRenewals(row["owner_id"], _owner_name(row))
+        owner.accounts += row["n"]
+        owner.arr += arr
+        owner.arr_by_band[band] += arr
         owner.forecast_arr += weighted
         if band == "red":
-            owner.arr_at_risk += account.arr
+            owner.arr_at_risk += arr
     for owner in owners.values():
         owner.forecast_arr = owner.forecast_arr.quantize(CENTS)
     return RenewalsReport(
@@ -120,7 +137,8 @@ def renewals_report(
         start=today,
         end=end,
         rates=rates,
-        items=items,
+        items=window.select_related("owner").order_by("renewal_date", "name", "id"),
+        accounts=sum(accounts_by_band.values()),
         arr_total=sum(arr_by_band.values(), Decimal(0)),
         arr_by_band=arr_by_band,
         accounts_by_band=accounts_by_band,

@@ -14,7 +14,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Now
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,16 +24,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.ingestion import record_touchpoints
-from accounts.models import Account, Contact, EventDaily, SurveyResponse, Ticket, Touchpoint
+from accounts.models import Account, Contact, Ticket
 from accounts.rows import BatchInvalid
 from accounts.visibility import assignable_users, is_manager, visible_accounts
 from health.backtest import backtest as run_backtest
 from health.backtest import compare_backtests, validate_backtest
 from health.explanations import explain_health, health_history
-from health.models import Scorecard
+from health.models import HealthScore, Scorecard
 from health.overrides import lift_overrides, set_override
 from journeys.actions import MilestoneNotFound, complete_milestone
-from journeys.models import AccountJourney, Milestone, StageChange
+from journeys.models import Milestone
 from playbooks import work
 from playbooks.models import Alert, Task
 from reports.book import annotate_book, band_totals, order_book, sparklines
@@ -40,6 +41,7 @@ from reports.lifecycle import journeys_report
 from reports.portfolio import portfolio_report
 from reports.renewals import WINDOWS, parse_days, renewals_report
 from web import charts
+from web.account_page import recent_records, usage
 from web.forms import BacktestForm, BookFilterForm, OverrideForm, SnoozeForm, TaskForm, TouchpointForm
 
 PAGE_SIZE = 50
@@ -58,6 +60,18 @@ BOOK_COLUMNS = [
     ("owner", "Owner"),
     ("tasks", "Open tasks"),
 ]
+
+
+class CountedPaginator(Paginator):
+    """A paginator told its count (already summed by an aggregate query): no ``COUNT(*)`` of its own."""
+
+    def __init__(self, object_list, per_page, *, count: int, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self._known_count = count
+
+    @property
+    def count(self) -> int:
+        return self._known_count
 
 
 def _query(request: HttpRequest, **changes) -> str:
@@ -80,7 +94,20 @@ def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
 
 
 def _scoped_account(request: HttpRequest, pk: int) -> Account:
-    return get_object_or_404(visible_accounts(request.user).select_related("owner", "team", "value"), pk=pk)
+    """The account if the user may see it (else 404), with what its page reads beside it: the
+    journey state and the current scorecard's band thresholds (same query)."""
+    current = HealthScore.objects.filter(account=OuterRef("pk"), computed_at__lte=Now()).order_by(
+        "-computed_at"
+    )
+    accounts = (
+        visible_accounts(request.user)
+        .select_related("owner", "team", "value", "journey_state__journey", "journey_state__stage")
+        .annotate(
+            scorecard_red_below=Subquery(current.values("scorecard__red_below")[:1]),
+            scorecard_green_from=Subquery(current.values("scorecard__green_from")[:1]),
+        )
+    )
+    return get_object_or_404(accounts, pk=pk)
 
 
 def _require_manager(request: HttpRequest) -> None:
@@ -134,17 +161,25 @@ def book(request: HttpRequest) -> HttpResponse:
     scope = visible_accounts(request.user)
     filtered = _filter_book(scope, data, user=request.user, today=today)
     sort = data.get("sort") or "renewal"
-    page = Paginator(order_book(annotate_book(filtered, now=now), sort), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    totals = band_totals(filtered)  # its counts add up to the filtered count: no COUNT(*) of its own
+    page = CountedPaginator(
+        order_book(annotate_book(filtered, now=now), sort),
+        PAGE_SIZE,
+        count=sum(t.accounts for t in totals),
+    ).get_page(request.GET.get("page"))
     series = sparklines(account_ids=[a.pk for a in page], now=now)
     rows = [
         (account, charts.sparkline(series.get(account.pk, []), now=now, band=account.health_band))
         for account in page
     ]
-    totals = band_totals(filtered)
     options = scope.order_by().values_list("stage", "segment").distinct()
-    owners = get_user_model().objects.filter(owned_accounts__in=scope).distinct().order_by("username")
+    # A semi-join on the owner ids, not a DISTINCT over users joined to every account in scope.
+    owners = (
+        get_user_model()
+        .objects.filter(pk__in=scope.order_by().values("owner_id"))
+        .only("id", "username", "first_name", "last_name")
+        .order_by("username")
+    )
     columns = []
     for key, label in BOOK_COLUMNS:
         active = sort.lstrip("-") == key
@@ -278,11 +313,10 @@ def _account_context(request: HttpRequest, account: Account, **forms) -> dict:
         ),
         key=lambda change: change["points_delta"] if change["points_delta"] is not None else 0,
     )
-    thresholds = (
-        Scorecard.objects.filter(pk=explanation["scorecard"]["id"]).values("red_below", "green_from").first()
-        if explanation["scorecard"]
-        else None
-    ) or {"red_below": None, "green_from": None}
+    thresholds = {  # annotated by _scoped_account: the scorecard of the latest score
+        "red_below": getattr(account, "scorecard_red_below", None) if explanation["scorecard"] else None,
+        "green_from": getattr(account, "scorecard_green_from", None) if explanation["scorecard"] else None,
+    }
     history = health_history(account=account, now=now, days=HISTORY_DAYS)
     scored = [h for h in history if h["score"] is not None]
     previous = scored[-2] if len(scored) >= 2 else None
@@ -293,7 +327,7 @@ def _account_context(request: HttpRequest, account: Account, **forms) -> dict:
         red_below=float(thresholds["red_below"]) if thresholds["red_below"] is not None else None,
         green_from=float(thresholds["green_from"]) if thresholds["green_from"] is not None else None,
     )
-    state = AccountJourney.objects.select_related("journey", "stage").filter(account=account).first()
+    state = getattr(account, "journey_state", None)  # select_related by _scoped_account
     milestones = (
         list(
             Milestone.objects.filter(visit_id=state.visit_id)
@@ -303,32 +337,16 @@ def _account_context(request: HttpRequest, account: Account, **forms) -> dict:
         if state
         else []
     )
-    stage_changes = list(
-        StageChange.objects.filter(account=account)
-        .select_related("from_stage", "to_stage", "changed_by")
-        .order_by("-changed_at", "-id")[:RECENT]
+    records = recent_records(account, limit=RECENT)
+    stage_changes, tickets, surveys, touchpoints = (
+        records.stage_changes,
+        records.tickets,
+        records.surveys,
+        records.touchpoints,
     )
     start = today - dt.timedelta(days=ACTIVITY_DAYS - 1)
-    activity = list(
-        EventDaily.objects.filter(account=account, day__gte=start, day__lte=today)
-        .values("day")
-        .annotate(n=Sum("count"))
-        .order_by("day")
-        .values_list("day", "n")
-    )
-    top_events = list(
-        EventDaily.objects.filter(account=account, day__gte=today - dt.timedelta(days=29))
-        .values("name")
-        .annotate(n=Sum("count"))
-        .order_by("-n", "name")[:6]
-    )
-    tickets = list(Ticket.objects.filter(account=account).order_by("-opened_at", "-id")[:RECENT])
-    surveys = list(SurveyResponse.objects.filter(account=account).order_by("-responded_at", "-id")[:RECENT])
-    touchpoints = list(
-        Touchpoint.objects.filter(account=account)
-        .select_related("author")
-        .order_by("-occurred_at", "-id")[:RECENT]
-    )
+    used = usage(account, start=start, today=today, top_days=30, top=6)
+    activity, top_events = used.per_day, used.top_events
     tasks = list(
         Task.objects.filter(account=account)
         .select_related("assignee")
@@ -642,11 +660,15 @@ def renewals(request: HttpRequest) -> HttpResponse:
         days = 90
     report = renewals_report(accounts=visible_accounts(request.user), days=days, today=timezone.localdate())
     bands = defaultdict(Decimal, report.arr_by_band)
+    # A manager's window holds thousands of accounts: the sums cover all, the table one page.
+    page = CountedPaginator(report.items, PAGE_SIZE, count=report.accounts).get_page(request.GET.get("page"))
     return render(
         request,
         "web/renewals.html",
         {
             "report": report,
+            "page": page,
+            "page_query": _query(request, page=None),
             "windows": WINDOWS,
             "arr_chart": charts.band_bars(report.arr_by_band),
             "owner_rows": [

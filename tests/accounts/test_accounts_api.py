@@ -1,6 +1,7 @@
 """/api/v1/accounts/ and /contacts/: scope, roles, filters, ordering, upsert, audit."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -146,6 +147,30 @@ def test_account_list_query_count_does_not_grow_with_rows(world, api, django_ass
     AccountFactory.create_batch(40, owner=world.csm_a, team=world.team_a)
     with django_assert_max_num_queries(8):
         assert len(ids(api(world.manager_a).get("/api/v1/accounts/"))) == 40
+
+
+def test_the_list_shows_each_account_exactly_as_its_detail(world, api):
+    """The list formats plain rows (AccountRows); the detail still goes through AccountSerializer."""
+    AccountFactory(
+        owner=world.csm_a,
+        team=world.team_a,
+        arr=Decimal("1234.5"),
+        tier="gold",
+        health_score=Decimal("61.5"),
+        health_band="yellow",
+        stage="adoption",
+        status="churned",
+        churned_at=dt.date(2026, 5, 1),
+        churn_reason="budget",
+    )
+    AccountFactory(owner=None, team=world.team_a, contract_start=None, arr=Decimal("0"))
+    client = api(world.manager_a)
+    listed = client.get("/api/v1/accounts/").json()["results"]
+    assert len(listed) == 2
+    for row in listed:
+        assert row == client.get(f"/api/v1/accounts/{row['id']}/").json()
+    assert {row["arr"] for row in listed} == {"1234.50", "0.00"}
+    assert {row["health_score"] for row in listed} == {61.5, None}
 
 
 def test_manager_creates_an_account_and_it_is_audited(world, api):

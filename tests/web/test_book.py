@@ -107,3 +107,18 @@ def test_churned_accounts_are_left_out_unless_asked(world, client):
     assert names(client.get("/")) == []
     assert names(client.get("/", {"status": "churned"})) == ["Gone"]
     assert names(client.get("/", {"q": "gone"})) == ["Gone"]
+
+
+def test_pages_are_counted_from_the_band_totals_of_the_filtered_book(world, client):
+    """The pager's count is the band totals' sum (no COUNT of its own): it must follow the filter."""
+    for i in range(60):
+        AccountFactory(
+            name=f"Book {i:02}", owner=world.csm_a, team=world.team_a, segment="smb" if i % 3 else "ent"
+        )
+    client.force_login(world.csm_a)
+    page = client.get("/").context["page"]
+    assert (page.paginator.count, page.paginator.num_pages, len(page.object_list)) == (60, 2, 50)
+    assert len(client.get("/", {"page": 2}).context["page"].object_list) == 10
+    filtered = client.get("/", {"segment": "ent"}).context["page"]
+    assert (filtered.paginator.count, filtered.paginator.num_pages) == (20, 1)
+    assert {account.segment for account in filtered.object_list} == {"ent"}

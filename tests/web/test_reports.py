@@ -129,3 +129,40 @@ def test_portfolio_per_csm(world, api, client, renewing):
 def test_renewals_report_is_two_queries(world, renewing, django_assert_num_queries):
     with django_assert_num_queries(2):  # the accounts, and the newest learned renewal rates
         renewals_report(accounts=world.team_a.accounts.all(), days=180, today=renewing)
+
+
+def test_the_renewals_page_lists_one_page_and_sums_every_account(
+    world, client, django_assert_max_num_queries
+):
+    """A manager's window of many accounts: the totals count all of them, the table shows a page."""
+    today = timezone.localdate()
+    for i in range(120):
+        AccountFactory(
+            name=f"Renewing {i:03}",
+            owner=world.csm_a if i % 2 else world.csm_a2,
+            team=world.team_a,
+            arr=Decimal("100"),
+            renewal_date=today + dt.timedelta(days=1 + i % 60),
+        )
+    client.force_login(world.manager_a)
+    with django_assert_max_num_queries(7):
+        response = client.get("/renewals/", {"days": 90})
+    report, page = response.context["report"], response.context["page"]
+    assert report.accounts == 120 and report.arr_total == Decimal("12000.00")
+    assert sorted(owner.accounts for owner in report.owners) == [60, 60]
+    assert len(page.object_list) == 50 and page.paginator.num_pages == 3
+    html = response.content.decode()
+    assert html.count('class="strong" href="/accounts/') == 50
+    assert "Page 1 of 3" in html and "days=90&amp;page=2" in html
+    last = client.get("/renewals/", {"days": 90, "page": 3}).context["page"]
+    assert len(last.object_list) == 20
+    assert [a.renewal_date for a in last.object_list] == sorted(a.renewal_date for a in last.object_list)
+
+
+def test_the_renewals_api_lists_every_item_of_a_large_window(world, api):
+    today = timezone.localdate()
+    for i in range(70):
+        AccountFactory(owner=world.csm_a, team=world.team_a, renewal_date=today + dt.timedelta(days=i % 30))
+    body = api(world.manager_a).get("/api/v1/reports/renewals/", {"days": 30}).json()
+    assert body["accounts"] == len(body["items"]) == 70
+    assert [i["renewal_date"] for i in body["items"]] == sorted(i["renewal_date"] for i in body["items"])

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from playbooks.models import Alert, Task
 from tests.factories import AccountFactory
+from web.context_processors import nav_counts
 
 PAGES = ["/", "/tasks/", "/alerts/", "/journeys/", "/renewals/", "/portfolio/"]
 
@@ -116,17 +117,22 @@ def test_admin_link_only_for_admins(world, client):
     assert 'href="/admin/"' in client.get("/").content.decode()
 
 
-def test_top_bar_counts_my_open_tasks_and_unread_alerts(world, client, account_a):
+def test_top_bar_counts_my_open_tasks_and_unread_alerts(world, client, account_a, django_assert_num_queries):
     make_task(account_a, world.csm_a, "One")
     make_task(account_a, world.csm_a, "Two", due=timezone.localdate() - dt.timedelta(days=3))
     done = make_task(account_a, world.csm_a, "Done")
     Task.objects.filter(pk=done.pk).update(status="done")
     make_alert(account_a, world.csm_a)
+    read = make_alert(account_a, world.csm_a, "Already read")
+    Alert.objects.filter(pk=read.pk).update(read_at=timezone.now())
+    make_alert(account_a, world.csm_a2)
     make_task(account_a, world.csm_a2, "Not mine")
     client.force_login(world.csm_a)
     response = client.get("/journeys/")
     assert response.context["nav_open_tasks"]() == 2
     assert response.context["nav_unread_alerts"]() == 1
+    with django_assert_num_queries(1):  # both counts in one query
+        assert nav_counts(world.csm_a) == {"open_tasks": 2, "unread_alerts": 1}
 
 
 def test_out_of_range_ids_are_404s_not_500s(world, client, account_a):
