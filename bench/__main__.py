@@ -16,6 +16,7 @@ again. Such partial runs write their JSON to ``BENCH_OUT`` (default a temporary 
 ``docs/bench/``. ``BENCH_OUT`` names the JSON file of any run.
 """
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -157,18 +158,15 @@ def main() -> int:
     ):
         if _wanted(section):
             bench(results, now=now)
-    if any(_wanted(section) for section in ("ingestion", "latencies", "load")):
-        server = _start_gunicorn()
-        try:
-            if _wanted("ingestion"):
-                _bench_ingestion(results, now=now)
+    if _wanted("ingestion"):
+        with _gunicorn():
+            _bench_ingestion(results, now=now)
+    if _wanted("latencies") or _wanted("load"):
+        with _gunicorn(production=True):
             if _wanted("latencies"):
                 _bench_latencies(results)
             if _wanted("load"):
                 _bench_load(results)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
     report = {
         "date": dt.date.today().isoformat(),
@@ -348,20 +346,21 @@ def _bench_pipeline(results: Results, *, now: dt.datetime) -> None:
 # --- (a) ingestion -------------------------------------------------------------------------------
 
 
-def _start_gunicorn() -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "config.wsgi",
-        "-w",
-        "2",
-        "-b",
-        f"127.0.0.1:{PORT}",
-        "-t",
-        "300",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy())  # noqa: S603 - our own argv
+def _start_gunicorn(*, production: bool = False) -> subprocess.Popen:
+    """gunicorn on ``PORT``: 2 sync workers (the issue's ingestion setup), or as deployed (``production``).
+
+    The deployed setup is ``config/gunicorn.py`` (2 x cores + 1 sync workers): pages wait on
+    PostgreSQL part of their time, and with one worker per core that time is lost to the queue.
+    """
+    env = os.environ.copy()
+    if production:
+        env.update(HOST="127.0.0.1", PORT=str(PORT), GUNICORN_TIMEOUT="300")
+        command = [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py"]
+        command += ["--access-logfile", os.devnull]
+    else:
+        command = [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", "2"]
+        command += ["-b", f"127.0.0.1:{PORT}", "-t", "300"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own argv
     import requests
 
     for _ in range(120):
@@ -375,6 +374,16 @@ def _start_gunicorn() -> subprocess.Popen:
         time.sleep(0.5)
     server.terminate()
     raise RuntimeError("gunicorn did not start")
+
+
+@contextlib.contextmanager
+def _gunicorn(*, production: bool = False):
+    server = _start_gunicorn(production=production)
+    try:
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def _bench_user():
