@@ -6,8 +6,9 @@ updated rather than duplicated, an alert is unique per (run, step, recipient).
 """
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -31,12 +32,22 @@ class PlaybookOutcome:
     alert_ids: tuple[int, ...] = ()
 
 
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> Template | None:
+    """An admin-written template, compiled once per process (a run renders it for every firing)."""
+    try:
+        return Template("{% autoescape off %}" + source + "{% endautoescape %}")
+    except TemplateSyntaxError:
+        return None
+
+
 def render_text(source: str, context: dict[str, Any]) -> str:
     """Render an admin-written template; a broken one shows as written rather than failing the run."""
+    template = _compiled(source)
+    if template is None:
+        return source
     try:
-        return (
-            Template("{% autoescape off %}" + source + "{% endautoescape %}").render(Context(context)).strip()
-        )
+        return template.render(Context(context)).strip()
     except TemplateSyntaxError:
         return source
 
@@ -102,9 +113,17 @@ def _record_new_runs(playbook: Playbook, firings: Sequence[Firing], now: dt.date
     )
 
 
-def _close_cleared_tasks(playbook: Playbook, holding: set[int], now: dt.datetime) -> int:
-    """Cancel this playbook's open tasks on accounts where the condition no longer holds."""
+def _close_cleared_tasks(
+    playbook: Playbook, holding: set[int], now: dt.datetime, scope: Collection[int] | None = None
+) -> int:
+    """Cancel this playbook's open tasks on accounts where the condition no longer holds.
+
+    Only on the accounts the trigger was evaluated over (``scope``; None: every account): an
+    account outside it may still hold the condition, nobody looked.
+    """
     open_tasks = Task.objects.filter(playbook=playbook, status=Task.Status.OPEN)
+    if scope is not None:
+        open_tasks = open_tasks.filter(account_id__in=sorted(scope))
     cleared = [
         pk for pk, account_id in open_tasks.values_list("pk", "account_id") if account_id not in holding
     ]
@@ -213,11 +232,21 @@ def _apply_alert_step(
 
 
 @transaction.atomic
-def fire_playbook(*, playbook: Playbook, firings: Sequence[Firing], now: dt.datetime) -> PlaybookOutcome:
-    """Act on a playbook's firings: once per occurrence, honouring the cooldown. Safe to run twice."""
+def fire_playbook(
+    *,
+    playbook: Playbook,
+    firings: Sequence[Firing],
+    now: dt.datetime,
+    scope: Collection[int] | None = None,
+) -> PlaybookOutcome:
+    """Act on a playbook's firings: once per occurrence, honouring the cooldown. Safe to run twice.
+
+    ``scope``: the accounts the firings were evaluated over (None: every account), the only
+    ones whose tasks may be closed as cleared.
+    """
     outcome = PlaybookOutcome(playbook_id=playbook.pk)
     if playbook.close_tasks_when_cleared:
-        outcome.tasks_closed = _close_cleared_tasks(playbook, {f.account_id for f in firings}, now)
+        outcome.tasks_closed = _close_cleared_tasks(playbook, {f.account_id for f in firings}, now, scope)
     runs = _record_new_runs(playbook, without_cooldown(playbook, firings, now), now)
     outcome.fired = len(runs)
     if not runs:

@@ -8,7 +8,7 @@ can be closed when the condition clears.
 """
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,9 +84,14 @@ def trigger_param_errors(trigger: str, params: Any) -> list[str]:
     return errors
 
 
-def eligible_accounts(playbook: Playbook) -> QuerySet[Account]:
-    """Active accounts passing the playbook's filters (segment, minimum ARR, stage, band, minimum CLV)."""
+def eligible_accounts(playbook: Playbook, scope: Collection[int] | None = None) -> QuerySet[Account]:
+    """Active accounts passing the playbook's filters (segment, minimum ARR, stage, band, minimum CLV).
+
+    ``scope``: only these accounts (an incremental run: those that changed); None: every account.
+    """
     accounts = Account.objects.filter(status=Account.Status.ACTIVE)
+    if scope is not None:
+        accounts = accounts.filter(pk__in=sorted(scope))
     if playbook.segments:
         accounts = accounts.filter(segment__in=playbook.segments)
     if playbook.min_arr is not None:
@@ -439,9 +444,14 @@ TRIGGERS: dict[str, Callable[[Playbook, QuerySet[Account], dt.datetime], list[Fi
 }
 
 
-def evaluate_trigger(playbook: Playbook, *, now: dt.datetime) -> list[Firing]:
-    """The firings of one playbook now: its trigger over the accounts passing its filters."""
+def evaluate_trigger(
+    playbook: Playbook, *, now: dt.datetime, scope: Collection[int] | None = None
+) -> list[Firing]:
+    """The firings of one playbook now: its trigger over the accounts passing its filters.
+
+    ``scope`` limits it to those accounts (None: every account).
+    """
     trigger = TRIGGERS.get(playbook.trigger)
     if trigger is None:
         raise TriggerConfigError(f"unknown trigger {playbook.trigger!r}")
-    return trigger(playbook, eligible_accounts(playbook), now)
+    return trigger(playbook, eligible_accounts(playbook, scope), now)
