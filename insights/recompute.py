@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from accounts.bulk import copy_insert
 from accounts.locking import step_lock
 from insights.clv import AccountFigures, account_figures
 from insights.models import AccountValue
 
 STEP_LOCK = "insights.recompute"
-BATCH_SIZE = 2000
 
 _UPDATED_FIELDS = [
     "computed_at",
@@ -87,13 +87,7 @@ def recompute_insights(*, now: dt.datetime) -> InsightsResult:
         row = _account_value(pk, f, now=now, since=since, before=before)
         if stored is None or _compared(row) != stored:
             rows.append(row)
-    AccountValue.objects.bulk_create(
-        rows,
-        batch_size=BATCH_SIZE,
-        update_conflicts=True,
-        unique_fields=["account"],
-        update_fields=_UPDATED_FIELDS,
-    )
+    copy_insert(AccountValue, rows, unique_fields=["account"], update_fields=_UPDATED_FIELDS)
     AccountValue.objects.exclude(computed_at=now).update(computed_at=now)
     result.written = len(rows)
     return result

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template import Context, Template, TemplateSyntaxError
 
+from accounts.bulk import copy_insert
 from accounts.models import Account
 from playbooks.assignment import AccountRef, account_refs, resolve_assignees, resolve_recipients
 from playbooks.models import Alert, Playbook, PlaybookRun, Step, Task, Trigger
@@ -96,7 +97,8 @@ def _record_new_runs(playbook: Playbook, firings: Sequence[Firing], now: dt.date
             fresh.setdefault((firing.account_id, firing.key), firing)
     if not fresh:
         return []
-    PlaybookRun.objects.bulk_create(
+    copy_insert(
+        PlaybookRun,
         [
             PlaybookRun(
                 playbook=playbook, account_id=f.account_id, trigger_key=f.key, context=f.context, fired_at=now
@@ -104,7 +106,6 @@ def _record_new_runs(playbook: Playbook, firings: Sequence[Firing], now: dt.date
             for f in fresh.values()
         ],
         ignore_conflicts=True,
-        batch_size=1000,
     )
     return list(
         PlaybookRun.objects.filter(playbook=playbook, fired_at=now, trigger_key__in=keys)
@@ -186,7 +187,7 @@ def _apply_task_step(
                 reason=reason_for(step.playbook, run),
             )
         )
-    Task.objects.bulk_create(to_create, ignore_conflicts=True, batch_size=1000)
+    copy_insert(Task, to_create, ignore_conflicts=True)
     Task.objects.bulk_update(
         to_update, ["title", "description", "run", "reason", "due_date", "updated_at"], batch_size=1000
     )
@@ -227,7 +228,7 @@ def _apply_alert_step(
                     reason=reason_for(step.playbook, run),
                 )
             )
-    Alert.objects.bulk_create(alerts, ignore_conflicts=True, batch_size=1000)
+    copy_insert(Alert, alerts, ignore_conflicts=True)
     return list(Alert.objects.filter(step=step, run__in=[r.pk for r in runs]).values_list("pk", flat=True))
 
 

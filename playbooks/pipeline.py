@@ -71,7 +71,7 @@ def changed_scope(*, now: dt.datetime) -> set[int] | None:
     if previous is None:
         return None
     since = previous.as_of
-    if Playbook.objects.filter(active=True, updated_at__gt=since).exists():
+    if Playbook.objects.filter(active=True, updated_at__gt=since, updated_at__lte=now).exists():
         return None  # a new or edited playbook: its filters and parameters apply to everyone
     rescored = HealthScore.objects.filter(computed_at__gt=since, computed_at__lte=now)
     segments = AccountValue.objects.filter(rfm_segment_since__gt=since, rfm_segment_since__lte=now)
