@@ -38,7 +38,7 @@ def copy_insert(
     unique_fields: Sequence[str] = (),
     update_fields: Sequence[str] = (),
     with_ids: bool = False,
-    copy_from: int = COPY_FROM_ROWS,
+    copy_from: int | None = None,
 ) -> int:
     """Insert ``objs`` (unsaved) in one COPY and one INSERT … SELECT; return how many rows it wrote.
 
@@ -47,7 +47,7 @@ def copy_insert(
     (``ON CONFLICT DO NOTHING`` / ``ON CONFLICT (…) DO UPDATE SET … = EXCLUDED.…``).
     ``with_ids``: allocate the primary keys first (from the table's sequence) and set them on
     ``objs``, for rows that others point to.
-    ``copy_from``: fewer rows than this go through ``bulk_create`` (fewer statements).
+    ``copy_from``: fewer rows than this (default ``COPY_FROM_ROWS``) go through ``bulk_create``.
     """
     if not objs:
         return 0
@@ -57,7 +57,7 @@ def copy_insert(
         if fields
         else [f for f in meta.concrete_fields if not isinstance(f, models.AutoField)]
     )
-    if connection.vendor != "postgresql" or len(objs) < copy_from:
+    if connection.vendor != "postgresql" or len(objs) < (COPY_FROM_ROWS if copy_from is None else copy_from):
         model.objects.bulk_create(
             objs,
             batch_size=1000,
@@ -67,14 +67,17 @@ def copy_insert(
             update_fields=update_fields or None,
         )
         return len(objs)
-    with transaction.atomic(), connection.cursor() as cursor:
+    for obj in objs:
+        # As bulk_create does: a foreign key set to an object saved since takes its id now.
+        obj._prepare_related_fields_for_save(operation_name="copy_insert")
+    # No savepoint: a failure here fails the caller's transaction, as a failed INSERT would.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if with_ids:
             _allocate_ids(cursor, model, objs)
-            chosen = [meta.pk, *chosen]
+            chosen = [meta.pk, *(f for f in chosen if f is not meta.pk)]
         columns = ", ".join(connection.ops.quote_name(f.column) for f in chosen)
         table = connection.ops.quote_name(meta.db_table)
         scratch = connection.ops.quote_name(f"_copy_{meta.db_table}")
-        cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
         cursor.execute(
             f"CREATE TEMPORARY TABLE {scratch} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
         )
@@ -84,7 +87,7 @@ def copy_insert(
         conflict = _conflict_clause(meta, ignore_conflicts, unique_fields, update_fields)
         cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {scratch}{conflict}")
         written = cursor.rowcount
-        cursor.execute(f"DROP TABLE {scratch}")
+        cursor.execute(f"DROP TABLE {scratch}")  # the same table may be copied to again in this transaction
     return written
 
 
