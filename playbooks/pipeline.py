@@ -39,7 +39,7 @@ class PlaybooksResult:
     full: bool = True  # every account looked at
     accounts: int | None = None  # how many were, when not full
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, Any]:
         return {
             "full": self.full,
             "accounts": self.accounts,
