@@ -36,6 +36,7 @@ from django.db import transaction
 from django.db.models import Count, DateField, F, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
+from accounts.bulk import copy_insert
 from accounts.locking import step_lock
 from accounts.models import Account, Event, EventDaily
 from journeys.models import AccountJourney, Journey, Milestone, MilestoneDefinition, Stage, StageChange
@@ -468,8 +469,10 @@ def apply_transitions(*, config: JourneyConfig, now: dt.datetime) -> list[StageE
     if not changes:
         return []
 
-    StageChange.objects.bulk_create(changes)
-    AccountJourney.objects.bulk_create(
+    # COPY (accounts.bulk): the first pass writes a visit per stage walked through for every account.
+    copy_insert(StageChange, changes, with_ids=True)
+    copy_insert(
+        AccountJourney,
         [
             AccountJourney(
                 account_id=account_id,
@@ -482,13 +485,13 @@ def apply_transitions(*, config: JourneyConfig, now: dt.datetime) -> list[StageE
             )
             for account_id, (position, visit) in final.items()
         ],
-        update_conflicts=True,
         unique_fields=["account"],
         update_fields=["journey", "stage", "visit", "entered_at", "renewal_date_handled", "updated_at"],
     )
     if left_visits:
         skip_open_milestones_of_left_visits(now=now)
-    Milestone.objects.bulk_create(
+    copy_insert(
+        Milestone,
         [
             milestone
             for account_id, (position, visit) in final.items()

@@ -6,14 +6,16 @@ updated rather than duplicated, an alert is unique per (run, step, recipient).
 """
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template import Context, Template, TemplateSyntaxError
 
+from accounts.bulk import copy_insert
 from accounts.models import Account
 from playbooks.assignment import AccountRef, account_refs, resolve_assignees, resolve_recipients
 from playbooks.models import Alert, Playbook, PlaybookRun, Step, Task, Trigger
@@ -31,12 +33,22 @@ class PlaybookOutcome:
     alert_ids: tuple[int, ...] = ()
 
 
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> Template | None:
+    """An admin-written template, compiled once per process (a run renders it for every firing)."""
+    try:
+        return Template("{% autoescape off %}" + source + "{% endautoescape %}")
+    except TemplateSyntaxError:
+        return None
+
+
 def render_text(source: str, context: dict[str, Any]) -> str:
     """Render an admin-written template; a broken one shows as written rather than failing the run."""
+    template = _compiled(source)
+    if template is None:
+        return source
     try:
-        return (
-            Template("{% autoescape off %}" + source + "{% endautoescape %}").render(Context(context)).strip()
-        )
+        return template.render(Context(context)).strip()
     except TemplateSyntaxError:
         return source
 
@@ -85,7 +97,8 @@ def _record_new_runs(playbook: Playbook, firings: Sequence[Firing], now: dt.date
             fresh.setdefault((firing.account_id, firing.key), firing)
     if not fresh:
         return []
-    PlaybookRun.objects.bulk_create(
+    copy_insert(
+        PlaybookRun,
         [
             PlaybookRun(
                 playbook=playbook, account_id=f.account_id, trigger_key=f.key, context=f.context, fired_at=now
@@ -93,7 +106,6 @@ def _record_new_runs(playbook: Playbook, firings: Sequence[Firing], now: dt.date
             for f in fresh.values()
         ],
         ignore_conflicts=True,
-        batch_size=1000,
     )
     return list(
         PlaybookRun.objects.filter(playbook=playbook, fired_at=now, trigger_key__in=keys)
@@ -102,9 +114,17 @@ def _record_new_runs(playbook: Playbook, firings: Sequence[Firing], now: dt.date
     )
 
 
-def _close_cleared_tasks(playbook: Playbook, holding: set[int], now: dt.datetime) -> int:
-    """Cancel this playbook's open tasks on accounts where the condition no longer holds."""
+def _close_cleared_tasks(
+    playbook: Playbook, holding: set[int], now: dt.datetime, scope: Collection[int] | None = None
+) -> int:
+    """Cancel this playbook's open tasks on accounts where the condition no longer holds.
+
+    Only on the accounts the trigger was evaluated over (``scope``; None: every account): an
+    account outside it may still hold the condition, nobody looked.
+    """
     open_tasks = Task.objects.filter(playbook=playbook, status=Task.Status.OPEN)
+    if scope is not None:
+        open_tasks = open_tasks.filter(account_id__in=sorted(scope))
     cleared = [
         pk for pk, account_id in open_tasks.values_list("pk", "account_id") if account_id not in holding
     ]
@@ -167,7 +187,7 @@ def _apply_task_step(
                 reason=reason_for(step.playbook, run),
             )
         )
-    Task.objects.bulk_create(to_create, ignore_conflicts=True, batch_size=1000)
+    copy_insert(Task, to_create, ignore_conflicts=True)
     Task.objects.bulk_update(
         to_update, ["title", "description", "run", "reason", "due_date", "updated_at"], batch_size=1000
     )
@@ -208,16 +228,26 @@ def _apply_alert_step(
                     reason=reason_for(step.playbook, run),
                 )
             )
-    Alert.objects.bulk_create(alerts, ignore_conflicts=True, batch_size=1000)
+    copy_insert(Alert, alerts, ignore_conflicts=True)
     return list(Alert.objects.filter(step=step, run__in=[r.pk for r in runs]).values_list("pk", flat=True))
 
 
 @transaction.atomic
-def fire_playbook(*, playbook: Playbook, firings: Sequence[Firing], now: dt.datetime) -> PlaybookOutcome:
-    """Act on a playbook's firings: once per occurrence, honouring the cooldown. Safe to run twice."""
+def fire_playbook(
+    *,
+    playbook: Playbook,
+    firings: Sequence[Firing],
+    now: dt.datetime,
+    scope: Collection[int] | None = None,
+) -> PlaybookOutcome:
+    """Act on a playbook's firings: once per occurrence, honouring the cooldown. Safe to run twice.
+
+    ``scope``: the accounts the firings were evaluated over (None: every account), the only
+    ones whose tasks may be closed as cleared.
+    """
     outcome = PlaybookOutcome(playbook_id=playbook.pk)
     if playbook.close_tasks_when_cleared:
-        outcome.tasks_closed = _close_cleared_tasks(playbook, {f.account_id for f in firings}, now)
+        outcome.tasks_closed = _close_cleared_tasks(playbook, {f.account_id for f in firings}, now, scope)
     runs = _record_new_runs(playbook, without_cooldown(playbook, firings, now), now)
     outcome.fired = len(runs)
     if not runs:

@@ -11,6 +11,8 @@ accepts it. So:
   ``sending`` with the lease ahead; another worker re-sends it once the lease has expired. That
   one resend is the only duplicate there can be, and it carries the same Message-ID as the first.
   A batch is sent one message at a time, so a kill can leave at most one message in that state.
+  (The marks commit without waiting for their WAL flush: only a crash of the PostgreSQL server
+  itself can lose the marks of its last fraction of a second, and resend those messages once.)
 - transient errors (SMTP, network, timeouts) put the row back to ``pending`` with exponential
   backoff, until ``LIFELINE_EMAIL_MAX_ATTEMPTS`` attempts; a recipient the server refuses for
   good (5xx) fails at once.
@@ -20,7 +22,8 @@ import datetime as dt
 import logging
 import smtplib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
@@ -28,7 +31,8 @@ from operator import or_
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db import connection as db_connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -170,6 +174,32 @@ def _release(rows: Sequence[EmailDelivery], now: dt.datetime) -> None:
     )
 
 
+@contextmanager
+def _marks_without_flush_wait() -> Iterator[None]:
+    """PostgreSQL: the per-message marks below commit without waiting for their WAL flush.
+
+    A mark per message keeps a killed worker's resend to one message, but a flush per mark cost
+    ~7 ms, most of the step (4,490 emails: 30 s). The claim before it stays synchronous. What
+    this gives up: if the PostgreSQL server itself crashes, the marks of the last fraction of a
+    second (``wal_writer_delay`` x 3) may be lost, and those messages are resent once after their
+    lease, with the same Message-ID, as after a killed worker. A worker crash loses nothing.
+    """
+    if db_connection.vendor != "postgresql" or db_connection.in_atomic_block:
+        yield
+        return
+    with db_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        try:
+            with db_connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+        except DatabaseError:
+            # The connection broke (what the caller is raising about); Django drops it.
+            logger.info("Could not reset synchronous_commit; the connection is discarded.", exc_info=True)
+
+
 def deliver_due_emails(
     *, now: dt.datetime, batch_size: int = 50, connection: BaseEmailBackend | None = None
 ) -> DeliveryResult:
@@ -179,6 +209,20 @@ def deliver_due_emails(
     result = DeliveryResult(failed=exhausted)
     if not rows:
         return result
+    with _marks_without_flush_wait():
+        _send_claimed(rows, result, now=now, lease=lease, connection=connection)
+    return result
+
+
+def _send_claimed(
+    rows: list[EmailDelivery],
+    result: DeliveryResult,
+    *,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    connection: BaseEmailBackend | None,
+) -> None:
+    """Send the claimed rows one by one, marking each as it goes; counts go into ``result``."""
     connection = connection or get_connection(fail_silently=False)
     # Stop well before the lease runs out (slow server, timeouts): past it, another worker may
     # claim the rows still to send, and they would go out twice.
@@ -210,7 +254,6 @@ def deliver_due_emails(
                 result.sent += 1
     finally:
         _close_quietly(connection)
-    return result
 
 
 def deliver_all_due_emails(*, batch_size: int = 50, max_batches: int = 100) -> DeliveryResult:

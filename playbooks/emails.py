@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from accounts.bulk import copy_insert
 from playbooks.models import Alert, EmailDelivery
 
 SUBJECT_MAX_LENGTH = EmailDelivery._meta.get_field("subject").max_length
@@ -49,7 +50,7 @@ def queue_emails(*, deliveries: Sequence[EmailDelivery]) -> int:
             fresh.setdefault(delivery.key, delivery)
     # A concurrent writer may have inserted some of these since the read: the unique key makes
     # that a no-op (the count is then an upper bound, the rows are never doubled).
-    EmailDelivery.objects.bulk_create(fresh.values(), ignore_conflicts=True, batch_size=1000)
+    copy_insert(EmailDelivery, list(fresh.values()), ignore_conflicts=True)
     return len(fresh)
 
 

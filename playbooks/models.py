@@ -285,3 +285,28 @@ class EmailDelivery(models.Model):
     def message_id(self) -> str:
         """Stable across retries, so a receiver can drop the one unavoidable resend."""
         return f"<lifeline-{self.key.replace(':', '-')}@{settings.EMAIL_MESSAGE_ID_DOMAIN}>"
+
+
+class Evaluation(models.Model):
+    """One run of the playbooks step: as of when, and whether it looked at every account.
+
+    An incremental run looks only at the accounts that changed since the previous evaluation
+    (``playbooks.pipeline.changed_scope``), so it needs to know when that was.
+    """
+
+    as_of = models.DateTimeField()
+    full = models.BooleanField()
+    accounts = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Accounts looked at when not full; blank: every account."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-as_of", "-id"]
+        indexes = [
+            # The incremental run: the latest evaluation at or before its time.
+            models.Index(fields=["as_of"], name="evaluation_as_of_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{'full' if self.full else 'incremental'} evaluation as of {self.as_of:%Y-%m-%d %H:%M}"

@@ -13,15 +13,20 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.locking import step_lock
+from accounts.models import Account
 from accounts.steps import recorded
 from playbooks.actions import PlaybookOutcome, fire_playbook
 from playbooks.emails import queue_alert_emails
-from playbooks.models import Alert, Playbook
+from playbooks.models import Alert, Evaluation, Playbook
 from playbooks.triggers import TriggerConfigError, evaluate_trigger
 
 logger = logging.getLogger(__name__)
 
 PLAYBOOKS_STEP = "playbooks.evaluate"
+# An incremental run over more of the accounts than this looks at them all (as the health step).
+FULL_ABOVE_SHARE = 0.25
+# Evaluations older than this are pruned (only the latest one is read).
+EVALUATIONS_KEPT = dt.timedelta(days=7)
 # No lock of its own (the outbox rows are claimed one by one); named for its run records.
 DELIVERY_STEP = "playbooks.deliver"
 
@@ -31,9 +36,13 @@ class PlaybooksResult:
     outcomes: list[PlaybookOutcome] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     emails_queued: int = 0
+    full: bool = True  # every account looked at
+    accounts: int | None = None  # how many were, when not full
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, Any]:
         return {
+            "full": self.full,
+            "accounts": self.accounts,
             "fired": sum(o.fired for o in self.outcomes),
             "tasks_created": sum(o.tasks_created for o in self.outcomes),
             "tasks_updated": sum(o.tasks_updated for o in self.outcomes),
@@ -44,33 +53,70 @@ class PlaybooksResult:
         }
 
 
-def evaluate_playbooks(*, now: dt.datetime) -> PlaybooksResult:
+def changed_scope(*, now: dt.datetime) -> set[int] | None:
+    """The accounts an incremental run looks at; None when it must look at every account.
+
+    Since the previous evaluation: the accounts the health step rescored (its history rows,
+    which include those the journeys step moved), those whose inputs changed (events, tickets,
+    answers, milestones, stage changes, overrides, the account row: what makes the health step
+    rescore, ``changed_account_ids``), and those whose RFM segment changed (insights step).
+    Every account when there is no previous evaluation, a playbook changed since, or more than
+    a quarter of the accounts changed (one pass over all is then cheaper than a list).
+    """
+    from health.models import HealthScore
+    from health.scoring import changed_account_ids
+    from insights.models import AccountValue
+
+    previous = Evaluation.objects.filter(as_of__lte=now).order_by("-as_of", "-id").first()
+    if previous is None:
+        return None
+    since = previous.as_of
+    if Playbook.objects.filter(active=True, updated_at__gt=since, updated_at__lte=now).exists():
+        return None  # a new or edited playbook: its filters and parameters apply to everyone
+    rescored = HealthScore.objects.filter(computed_at__gt=since, computed_at__lte=now)
+    segments = AccountValue.objects.filter(rfm_segment_since__gt=since, rfm_segment_since__lte=now)
+    ids = changed_account_ids(since=since, now=now)
+    union = rescored.order_by().values_list("account_id").union(segments.order_by().values_list("account_id"))
+    ids.update(pk for (pk,) in union)
+    if len(ids) > FULL_ABOVE_SHARE * Account.objects.filter(status=Account.Status.ACTIVE).count():
+        return None
+    return ids
+
+
+def evaluate_playbooks(*, now: dt.datetime, full: bool = True) -> PlaybooksResult:
     """Evaluate every active playbook and act on its firings; queue the alert emails (outbox).
 
-    A playbook whose configuration is broken is reported and skipped; the others still run.
+    ``full=False`` evaluates the triggers over the accounts that changed since the previous
+    evaluation only (``changed_scope``). What only time changes (a renewal date coming within
+    N days, a quiet spell growing, a review period starting) is then seen by the next full run
+    (daily), as for the health step. A playbook whose configuration is broken is reported and
+    skipped; the others still run.
     """
-    result = PlaybooksResult()
+    scope = None if full else changed_scope(now=now)
+    result = PlaybooksResult(full=scope is None, accounts=None if scope is None else len(scope))
     for playbook in Playbook.objects.filter(active=True).prefetch_related("steps").order_by("id"):
         try:
-            firings = evaluate_trigger(playbook, now=now)
+            firings = evaluate_trigger(playbook, now=now, scope=scope)
         except TriggerConfigError as exc:
             logger.warning("playbook %s skipped: %s", playbook.pk, exc)
             result.errors[playbook.name] = str(exc)
             continue
-        outcome = fire_playbook(playbook=playbook, firings=firings, now=now)
+        outcome = fire_playbook(playbook=playbook, firings=firings, now=now, scope=scope)
         if outcome.alert_ids:
             alerts = Alert.objects.filter(pk__in=outcome.alert_ids).select_related("account", "recipient")
             result.emails_queued += queue_alert_emails(alerts=alerts, now=now)
         result.outcomes.append(outcome)
+    Evaluation.objects.create(as_of=now, full=scope is None, accounts=result.accounts)
+    Evaluation.objects.filter(as_of__lt=now - EVALUATIONS_KEPT).delete()
     return result
 
 
-def run_playbooks_step(*, now: dt.datetime | None = None) -> PlaybooksResult | None:
+def run_playbooks_step(*, now: dt.datetime | None = None, full: bool = True) -> PlaybooksResult | None:
     """The playbooks step under its lock; None when another run holds it."""
     with step_lock(PLAYBOOKS_STEP) as acquired:
         if not acquired:
             return None
-        return evaluate_playbooks(now=now or timezone.now())
+        return evaluate_playbooks(now=now or timezone.now(), full=full)
 
 
 def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[str, Any]:
@@ -78,7 +124,8 @@ def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[s
 
     Each step's run is recorded (``accounts.steps``) for the ops status page and the metrics.
     ``full=False`` rescores only the accounts whose inputs changed since the previous recompute,
-    and those the journeys step just moved (``health.scoring.recompute_changed``).
+    and those the journeys step just moved (``health.scoring.recompute_changed``), and evaluates
+    the playbooks over the accounts changed since their previous evaluation (``changed_scope``).
     """
     from health.scoring import RECOMPUTE_STEP, run_recompute_step
     from insights.recompute import STEP_LOCK as INSIGHTS_STEP
@@ -104,7 +151,7 @@ def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[s
         health = run_recompute_step(now=now, full=full, also=moved)
         run.done(health.counts() if health is not None else None)
     with recorded(PLAYBOOKS_STEP) as run:
-        playbooks = run_playbooks_step(now=now)
+        playbooks = run_playbooks_step(now=now, full=full)
         run.done(playbooks.counts() if playbooks is not None else None)
     delivery = run_delivery_step()
     return {

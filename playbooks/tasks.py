@@ -59,10 +59,13 @@ def send_weekly_digests_task() -> int:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def evaluate_playbooks_task() -> dict[str, int] | None:
-    """The playbooks step under its lock (None when another run holds it); then send the emails."""
+def evaluate_playbooks_task(full: bool = True) -> dict[str, int] | None:
+    """The playbooks step under its lock (None when another run holds it); then send the emails.
+
+    ``full=False``: only the accounts that changed since the previous evaluation.
+    """
     with recorded(PLAYBOOKS_STEP) as run:
-        result = run_playbooks_step()
+        result = run_playbooks_step(full=full)
         run.done(result.counts() if result is not None else None)
     if result is None:
         return None
@@ -77,7 +80,8 @@ def run_pipeline_task(full: bool = False) -> str:
 
     Each step takes its own lock and is idempotent, so a second beat, a retried message or an
     overlapping run makes nothing twice. The health step rescores only the accounts whose inputs
-    changed unless ``full`` (``run_full_pipeline_task``, daily: what time alone changes).
+    changed, and the playbooks step looks at those only, unless ``full`` (``run_full_pipeline_task``,
+    daily: what time alone changes).
     """
     from health.tasks import recompute_health_task
     from insights.tasks import recompute_insights_task
@@ -87,7 +91,7 @@ def run_pipeline_task(full: bool = False) -> str:
         evaluate_journeys_task.si(),
         recompute_insights_task.si(),
         recompute_health_task.si(full=full),
-        evaluate_playbooks_task.si(),
+        evaluate_playbooks_task.si(full=full),
         deliver_emails_task.si(),
     ).apply_async()
     return result.id

@@ -8,10 +8,12 @@ can be closed when the condition clears.
 """
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import DateTimeField, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -84,9 +86,14 @@ def trigger_param_errors(trigger: str, params: Any) -> list[str]:
     return errors
 
 
-def eligible_accounts(playbook: Playbook) -> QuerySet[Account]:
-    """Active accounts passing the playbook's filters (segment, minimum ARR, stage, band, minimum CLV)."""
+def eligible_accounts(playbook: Playbook, scope: Collection[int] | None = None) -> QuerySet[Account]:
+    """Active accounts passing the playbook's filters (segment, minimum ARR, stage, band, minimum CLV).
+
+    ``scope``: only these accounts (an incremental run: those that changed); None: every account.
+    """
     accounts = Account.objects.filter(status=Account.Status.ACTIVE)
+    if scope is not None:
+        accounts = accounts.filter(pk__in=sorted(scope))
     if playbook.segments:
         accounts = accounts.filter(segment__in=playbook.segments)
     if playbook.min_arr is not None:
@@ -356,26 +363,13 @@ def band_entered(playbook: Playbook, accounts: QuerySet[Account], now: dt.dateti
 
 def score_dropped(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
     """The current score is at least ``points`` below the peak of the last ``days``; once per peak."""
-    from health.models import HealthScore
-
     points = _param(playbook, "points", float)
     days = _param(playbook, "days")
-    window = HealthScore.objects.filter(
-        account=OuterRef("pk"),
-        computed_at__gte=now - dt.timedelta(days=days),
-        computed_at__lte=now,
-        score__isnull=False,
-    ).order_by("-score", "computed_at")
-    rows = (
-        accounts.filter(health_score__isnull=False)
-        .annotate(
-            peak=Subquery(window.values("score")[:1]), peak_at=Subquery(window.values("computed_at")[:1])
-        )
-        .filter(
-            peak__gte=F("health_score") + points, peak_at__gte=playbook.active_since - dt.timedelta(days=days)
-        )
-        .values_list("pk", "peak", "peak_at", "health_score")
-    )
+    scored = accounts.filter(health_score__isnull=False)
+    since = now - dt.timedelta(days=days)
+    peaks = _window_peaks(scored, since=since, now=now) if connection.vendor == "postgresql" else None
+    rows = _window_peaks_portable(scored, since=since, now=now) if peaks is None else peaks
+    earliest_peak = playbook.active_since - dt.timedelta(days=days)
     return [
         Firing(
             pk,
@@ -389,7 +383,50 @@ def score_dropped(playbook: Playbook, accounts: QuerySet[Account], now: dt.datet
             },
         )
         for pk, peak, peak_at, score in rows
+        if peak is not None and peak >= score + Decimal(str(points)) and peak_at >= earliest_peak
     ]
+
+
+def _window_peaks(
+    accounts: QuerySet[Account], *, since: dt.datetime, now: dt.datetime
+) -> list[tuple[int, Decimal, dt.datetime, Decimal]]:
+    """(account, peak score in ``[since, now]``, its first time, current score): one ``DISTINCT ON``.
+
+    One pass over the window's history of the accounts, instead of two correlated subqueries
+    (each a sort of the account's window) per account.
+    """
+    from health.models import HealthScore
+
+    ids_sql, ids_params = accounts.order_by().values("pk").query.sql_with_params()
+    sql = f"""
+        SELECT DISTINCT ON (h.account_id) h.account_id, h.score, h.computed_at, a.health_score
+          FROM {HealthScore._meta.db_table} h
+          JOIN {Account._meta.db_table} a ON a.id = h.account_id
+         WHERE h.account_id IN ({ids_sql})
+           AND h.computed_at >= %s AND h.computed_at <= %s AND h.score IS NOT NULL
+         ORDER BY h.account_id, h.score DESC, h.computed_at
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*ids_params, since, now])
+        return cursor.fetchall()
+
+
+def _window_peaks_portable(
+    accounts: QuerySet[Account], *, since: dt.datetime, now: dt.datetime
+) -> list[tuple[int, Decimal, dt.datetime, Decimal]]:
+    """The same as ``_window_peaks`` with correlated subqueries (SQLite, for ``make run``)."""
+    from health.models import HealthScore
+
+    window = HealthScore.objects.filter(
+        account=OuterRef("pk"), computed_at__gte=since, computed_at__lte=now, score__isnull=False
+    ).order_by("-score", "computed_at")
+    return list(
+        accounts.annotate(
+            peak=Subquery(window.values("score")[:1]), peak_at=Subquery(window.values("computed_at")[:1])
+        )
+        .filter(peak__isnull=False)
+        .values_list("pk", "peak", "peak_at", "health_score")
+    )
 
 
 # --- triggers over journeys ---------------------------------------------------------------
@@ -439,9 +476,14 @@ TRIGGERS: dict[str, Callable[[Playbook, QuerySet[Account], dt.datetime], list[Fi
 }
 
 
-def evaluate_trigger(playbook: Playbook, *, now: dt.datetime) -> list[Firing]:
-    """The firings of one playbook now: its trigger over the accounts passing its filters."""
+def evaluate_trigger(
+    playbook: Playbook, *, now: dt.datetime, scope: Collection[int] | None = None
+) -> list[Firing]:
+    """The firings of one playbook now: its trigger over the accounts passing its filters.
+
+    ``scope`` limits it to those accounts (None: every account).
+    """
     trigger = TRIGGERS.get(playbook.trigger)
     if trigger is None:
         raise TriggerConfigError(f"unknown trigger {playbook.trigger!r}")
-    return trigger(playbook, eligible_accounts(playbook), now)
+    return trigger(playbook, eligible_accounts(playbook, scope), now)

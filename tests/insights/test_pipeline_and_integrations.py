@@ -42,8 +42,9 @@ def test_the_step_stores_every_account_and_a_rerun_changes_nothing(value_setting
     stored = {v.account_id: v for v in AccountValue.objects.all()}
     second = recompute_insights(now=T)
 
-    assert first.counts() == {"accounts": 6, "buyers": 5, "segment_changes": 5}
-    assert second.counts() == {"accounts": 6, "buyers": 5, "segment_changes": 0}
+    assert first.counts() == {"accounts": 6, "buyers": 5, "segment_changes": 5, "written": 6}
+    # Nothing changed: no row is rewritten, every row says it was computed as of this run.
+    assert second.counts() == {"accounts": 6, "buyers": 5, "segment_changes": 0, "written": 0}
     assert AccountValue.objects.count() == 6
     assert stored[never.pk].rfm_segment == "" and stored[never.pk].clv is None
     at_risk = AccountValue.objects.get(account=accounts[3])
@@ -56,6 +57,22 @@ def test_the_step_stores_every_account_and_a_rerun_changes_nothing(value_setting
     assert at_risk.lifecycle == "lapsed"  # last bought 100 days ago
     assert at_risk.clv == Decimal("5600.00")  # 800 x 0.7 x 10
     assert [v.rfm_segment_since for v in AccountValue.objects.all() if v.rfm_segment] == [T] * 5
+
+
+def test_a_rerun_rewrites_only_the_accounts_whose_figures_changed(value_settings):
+    accounts = five_buyers()
+    recompute_insights(now=T)
+    buy(accounts[0], 0.5, 1000)  # a big order: this account's figures (and maybe others' scores) move
+    AccountValue.objects.filter(account=accounts[1]).update(clv=Decimal("1.23"))  # stale: rewritten
+    before = {v.account_id: v for v in AccountValue.objects.all()}
+
+    result = recompute_insights(now=T + HOUR)
+
+    after = {v.account_id: v for v in AccountValue.objects.all()}
+    assert 2 <= result.written < len(after)
+    assert after[accounts[0].pk].purchases == before[accounts[0].pk].purchases + 1
+    assert after[accounts[1].pk].clv != Decimal("1.23")
+    assert {v.computed_at for v in after.values()} == {T + HOUR}
 
 
 def test_a_segment_change_records_the_previous_segment_and_its_entry(value_settings):

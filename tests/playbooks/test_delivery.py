@@ -7,6 +7,7 @@ import pytest
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 
+from playbooks import delivery
 from playbooks.delivery import DeliveryResult, backoff, deliver_due_emails
 from playbooks.emails import queue_alert_emails
 from playbooks.models import Alert, EmailDelivery, Step
@@ -341,3 +342,27 @@ def test_an_address_django_cannot_encode_fails_without_stopping_the_batch(smtp_s
     EmailDelivery.objects.filter(alert=alerts[0]).update(to_email="bad\nheader@x.example")
 
     assert deliver_due_emails(now=NOW) == DeliveryResult(sent=1, failed=1, retried=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_marks_commit_without_a_flush_wait_and_the_connection_gets_its_setting_back(smtp_server, monkeypatch):
+    account = AccountFactory()
+    queue_alert_emails(alerts=[make_alert(account, email=f"r{i}@x.example") for i in range(3)], now=NOW)
+    seen: list[str] = []
+    real_mark_sent = delivery._mark_sent
+
+    def mark_sent(row, now):
+        with db_connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            seen.append(cursor.fetchone()[0])
+        real_mark_sent(row, now)
+
+    monkeypatch.setattr(delivery, "_mark_sent", mark_sent)  # a spy: it marks as before
+
+    result = deliver_due_emails(now=NOW)
+
+    assert result.sent == 3 and seen == ["off"] * 3
+    assert EmailDelivery.objects.filter(status="sent").count() == 3
+    with db_connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"

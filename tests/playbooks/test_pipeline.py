@@ -4,13 +4,16 @@ import datetime as dt
 import threading
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.db import connection
 
+from accounts.models import Account
 from health.models import HealthScore
 from journeys.models import AccountJourney
-from playbooks.models import Alert, EmailDelivery, PlaybookRun, Task
-from playbooks.pipeline import run_pipeline
+from playbooks.models import Alert, EmailDelivery, Playbook, PlaybookRun, Task
+from playbooks.pipeline import evaluate_playbooks, run_pipeline
+from tests.factories import AccountFactory, PlaybookFactory, TaskStepFactory
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 
@@ -79,3 +82,57 @@ def test_two_concurrent_pipeline_runs_make_nothing_twice(default_configuration, 
         "step_id", "account_id"
     )
     assert len(set(open_per_step)) == len(list(open_per_step))
+
+
+def test_the_incremental_step_looks_at_the_changed_accounts_only(world):
+    """Changed accounts fire and clear; an unchanged one keeps its task; time alone waits for the full run."""
+    day = NOW.date()
+    with time_machine.travel(NOW - dt.timedelta(hours=1), tick=False):
+        step = TaskStepFactory(
+            playbook=PlaybookFactory(trigger_params={"days": 60}, close_tasks_when_cleared=True),
+            title_template="Renewal: {{ account.name }}",
+        )
+        Playbook.objects.exclude(pk=step.playbook_id).update(active=False)  # the default ones
+        holding = AccountFactory(renewal_date=day + dt.timedelta(days=30), owner=world.csm_a)
+        cleared = AccountFactory(renewal_date=day + dt.timedelta(days=30), owner=world.csm_a)
+        by_time = AccountFactory(renewal_date=day + dt.timedelta(days=61), owner=world.csm_a)
+        # Renewing next year: then a change of two accounts is a small one.
+        AccountFactory.create_batch(8, renewal_date=day + dt.timedelta(days=365))
+    first = evaluate_playbooks(now=NOW)
+    assert first.full and first.counts()["tasks_created"] == 2
+    later = NOW + dt.timedelta(days=1)  # by_time's renewal is now within 60 days: time alone
+    with time_machine.travel(NOW + dt.timedelta(hours=1), tick=False):
+        new = AccountFactory(renewal_date=day + dt.timedelta(days=20), owner=world.csm_a)
+        Account.objects.filter(pk=cleared.pk).update(
+            renewal_date=day + dt.timedelta(days=300), updated_at=NOW + dt.timedelta(hours=1)
+        )
+
+    incremental = evaluate_playbooks(now=later, full=False)
+
+    assert (incremental.full, incremental.accounts) == (False, 2)
+    assert incremental.counts()["tasks_created"] == 1 and incremental.counts()["tasks_closed"] == 1
+    open_tasks = set(Task.objects.filter(step=step, status="open").values_list("account_id", flat=True))
+    assert open_tasks == {holding.pk, new.pk}
+
+    full = evaluate_playbooks(now=later)
+
+    assert full.full and full.counts()["tasks_created"] == 1
+    open_tasks = set(Task.objects.filter(step=step, status="open").values_list("account_id", flat=True))
+    assert open_tasks == {holding.pk, new.pk, by_time.pk}
+
+
+def test_an_edited_playbook_makes_the_next_incremental_step_look_at_every_account(world):
+    with time_machine.travel(NOW - dt.timedelta(hours=1), tick=False):
+        playbook = PlaybookFactory(trigger_params={"days": 60})
+        TaskStepFactory(playbook=playbook)
+        Playbook.objects.exclude(pk=playbook.pk).update(active=False)  # the default ones
+        AccountFactory(renewal_date=NOW.date() + dt.timedelta(days=90), owner=world.csm_a)
+    evaluate_playbooks(now=NOW)
+    assert evaluate_playbooks(now=NOW + dt.timedelta(minutes=15), full=False).full is False
+    with time_machine.travel(NOW + dt.timedelta(minutes=20), tick=False):
+        playbook.trigger_params = {"days": 120}
+        playbook.save()
+
+    result = evaluate_playbooks(now=NOW + dt.timedelta(minutes=30), full=False)
+
+    assert result.full and result.counts()["tasks_created"] == 1

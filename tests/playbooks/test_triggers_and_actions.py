@@ -331,6 +331,27 @@ def test_score_dropped_compares_with_the_peak_of_the_window(world):
     assert [(f.account_id, f.context["drop"]) for f in firings] == [(dropped.pk, 20.0)]
 
 
+def test_the_window_peaks_in_one_pass_match_the_portable_path(world):
+    """PostgreSQL's DISTINCT ON and the correlated subqueries of the SQLite path find the same peaks."""
+    from playbooks.triggers import _window_peaks, _window_peaks_portable
+
+    tie = AccountFactory(name="Tie")  # the same peak twice: the first one counts
+    _scores(tie, (12, 85, "green"), (6, 85, "green"), (1, 50, "yellow"))
+    old_peak = AccountFactory(name="Old peak")  # the 95 is outside the window
+    _scores(old_peak, (30, 95, "green"), (13, 70, "green"), (1, 69, "yellow"))
+    _scores(AccountFactory(name="Unscored in the window"), (40, 60, "yellow"))
+    accounts = Account.objects.filter(health_score__isnull=False)
+    since = NOW - dt.timedelta(days=14)
+
+    peaks = _window_peaks(accounts, since=since, now=NOW)
+
+    assert sorted(peaks) == sorted(_window_peaks_portable(accounts, since=since, now=NOW))
+    assert {(pk, peak, at) for pk, peak, at, _ in peaks} == {
+        (tie.pk, Decimal("85"), NOW - dt.timedelta(days=12)),
+        (old_peak.pk, Decimal("70"), NOW - dt.timedelta(days=13)),
+    }
+
+
 def test_stage_entered_fires_once_per_visit(world):
     from journeys.evaluation import evaluate_journeys
 

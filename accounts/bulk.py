@@ -1,0 +1,113 @@
+"""Many rows written at once: PostgreSQL's COPY into a temporary table, then one INSERT … SELECT.
+
+``bulk_create`` on PostgreSQL sends the rows as one array parameter per column, which psycopg
+adapts in Python, value by value (with Django's per-value preparation before it): at tens of
+thousands of rows that was most of the time of the journeys and playbooks steps. COPY sends the
+plain values, and the INSERT … SELECT keeps what ``bulk_create`` gave, ``ON CONFLICT`` included,
+so the unique constraints still make a rerun or a concurrent run a no-op. Other databases (SQLite
+for ``make run``) keep ``bulk_create``.
+"""
+
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+from django.db import connection, models, transaction
+from psycopg.types.json import Jsonb
+
+# Below this many rows the ORM's bulk_create is as fast and takes one statement, not five.
+COPY_FROM_ROWS = 500
+
+
+def _copy_value(field: models.Field, obj: models.Model) -> Any:
+    """What COPY is given for ``field`` of ``obj``: its value (with defaults and auto times applied)."""
+    value = field.pre_save(obj, add=True)
+    if isinstance(field, models.JSONField) and value is not None:
+        return Jsonb(value)
+    if isinstance(value, Enum):  # a TextChoices member: its value, never its name
+        return value.value
+    return value
+
+
+def copy_insert(
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    *,
+    fields: Sequence[str] | None = None,
+    ignore_conflicts: bool = False,
+    unique_fields: Sequence[str] = (),
+    update_fields: Sequence[str] = (),
+    with_ids: bool = False,
+    copy_from: int | None = None,
+) -> int:
+    """Insert ``objs`` (unsaved) in one COPY and one INSERT … SELECT; return how many rows it wrote.
+
+    ``fields``: the columns to write (default: every concrete field but an automatic primary key).
+    ``ignore_conflicts``, or ``unique_fields`` with ``update_fields``: as for ``bulk_create``
+    (``ON CONFLICT DO NOTHING`` / ``ON CONFLICT (…) DO UPDATE SET … = EXCLUDED.…``).
+    ``with_ids``: allocate the primary keys first (from the table's sequence) and set them on
+    ``objs``, for rows that others point to.
+    ``copy_from``: fewer rows than this (default ``COPY_FROM_ROWS``) go through ``bulk_create``.
+    """
+    if not objs:
+        return 0
+    meta = model._meta
+    chosen = (
+        [meta.get_field(name) for name in fields]
+        if fields
+        else [f for f in meta.concrete_fields if not isinstance(f, models.AutoField)]
+    )
+    if connection.vendor != "postgresql" or len(objs) < (COPY_FROM_ROWS if copy_from is None else copy_from):
+        model.objects.bulk_create(
+            objs,
+            batch_size=1000,
+            ignore_conflicts=ignore_conflicts,
+            update_conflicts=bool(update_fields),
+            unique_fields=unique_fields or None,
+            update_fields=update_fields or None,
+        )
+        return len(objs)
+    for obj in objs:
+        # As bulk_create does: a foreign key set to an object saved since takes its id now.
+        obj._prepare_related_fields_for_save(operation_name="copy_insert")
+    # No savepoint: a failure here fails the caller's transaction, as a failed INSERT would.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if with_ids:
+            _allocate_ids(cursor, model, objs)
+            chosen = [meta.pk, *(f for f in chosen if f is not meta.pk)]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in chosen)
+        table = connection.ops.quote_name(meta.db_table)
+        scratch = connection.ops.quote_name(f"_copy_{meta.db_table}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {scratch} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        with cursor.cursor.copy(f"COPY {scratch} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                copy.write_row([_copy_value(f, obj) for f in chosen])
+        conflict = _conflict_clause(meta, ignore_conflicts, unique_fields, update_fields)
+        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {scratch}{conflict}")
+        written = cursor.rowcount
+        cursor.execute(f"DROP TABLE {scratch}")  # the same table may be copied to again in this transaction
+    return written
+
+
+def _conflict_clause(
+    meta: Any, ignore_conflicts: bool, unique_fields: Sequence[str], update_fields: Sequence[str]
+) -> str:
+    quote = connection.ops.quote_name
+    if update_fields:
+        target = ", ".join(quote(meta.get_field(name).column) for name in unique_fields)
+        columns = [quote(meta.get_field(name).column) for name in update_fields]
+        return f" ON CONFLICT ({target}) DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+    return " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+
+
+def _allocate_ids(cursor, model: type[models.Model], objs: Sequence[models.Model]) -> None:
+    """Take as many ids from the table's sequence as there are rows; give one to each row."""
+    meta = model._meta
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+        [meta.db_table, meta.pk.column, len(objs)],
+    )
+    for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+        obj.pk = pk
