@@ -172,6 +172,15 @@ def _refuse_constant(name: str):
 
 
 def json_object(value: Any) -> dict:
+    return json_object_and_text(value)[0]
+
+
+def json_object_text(value: Any) -> str:
+    """The object as the JSON text a JSON column stores (events are COPYed as text)."""
+    return json_object_and_text(value)[1]
+
+
+def json_object_and_text(value: Any) -> tuple[dict, str]:
     if isinstance(value, str):  # CSV cells carry JSON as text
         try:
             value = json.loads(value, parse_constant=_refuse_constant)
@@ -187,7 +196,7 @@ def json_object(value: Any) -> dict:
         raise ValueError("must not contain NUL characters")
     if len(encoded) > 64_000:
         raise ValueError("must be at most 64 KB once encoded")
-    return value
+    return value, encoded
 
 
 def account_ref(value: Any) -> str | int:
