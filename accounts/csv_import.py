@@ -159,6 +159,7 @@ def import_csv(
         with bar, transaction.atomic():
             tally = _Tally()
             store = _AccountStore(now=now) if kind == "accounts" else None
+            events = _EventStore(now=now) if kind == "events" else None
             errors: list[LineError] = []
             # After a bad row, later chunks still go through the domain so that their errors are
             # found too (up to MAX_ERRORS_REPORTED); the rollback discards whatever they wrote.
@@ -168,6 +169,8 @@ def import_csv(
                 if chunk.lines:
                     if store is not None:
                         errors.extend(store.import_chunk(chunk, write=not errors))
+                    elif events is not None:
+                        errors.extend(events.stage_chunk(chunk, write=not errors))
                     else:
                         errors.extend(_ingest_chunk(kind, chunk, tally, now=now))
                 if len(errors) >= MAX_ERRORS_REPORTED or chunk.unreadable:
@@ -176,6 +179,9 @@ def import_csv(
                 raise ImportRefused(errors)
             if store is not None:
                 tally.created, tally.updated = store.created, store.updated
+            if events is not None:
+                result = events.store()
+                tally.created, tally.duplicates = result.accepted, result.duplicates
     return ImportSummary(
         kind=kind,
         rows=tally.rows,
@@ -266,12 +272,15 @@ class _Chunk:
 
 
 def _chunks(reader, header: list[str], kind: Kind, counter, bar) -> Iterator[_Chunk]:
-    """Rows as ``{column: cell}`` (empty cells left out: they mean "missing"), with their lines.
+    """Rows as ``{column: cell}`` with their lines; an empty cell means "missing".
 
     A row's line is where it starts, so a quoted cell spanning lines does not shift the count.
     Blank lines are skipped.
     """
     wanted = [(position, name) for position, name in enumerate(header) if name in kind.columns]
+    # Rows for the ingestion functions need no filtering: their parsers read only their own
+    # columns and take a blank cell as missing. Accounts (a serializer, partial updates) do.
+    blank_is_missing = kind is not KINDS["accounts"]
     chunk = _Chunk(first_index=0)
     last_line = reader.line_num
     read = 0
@@ -297,13 +306,17 @@ def _chunks(reader, header: list[str], kind: Kind, counter, bar) -> Iterator[_Ch
             chunk.bad_rows += 1
             continue
         chunk.lines.append(line)
-        chunk.rows.append(
-            {
-                name: cells[position]
-                for position, name in wanted
-                if position < len(cells) and cells[position].strip()
-            }
-        )
+        if blank_is_missing:
+            # A short row leaves its last columns missing; extra blank cells were checked above.
+            chunk.rows.append(dict(zip(header, cells, strict=False)))
+        else:
+            chunk.rows.append(
+                {
+                    name: cells[position]
+                    for position, name in wanted
+                    if position < len(cells) and cells[position].strip()
+                }
+            )
         if len(chunk.lines) >= CHUNK_ROWS:
             yield chunk
             chunk = _Chunk(first_index=chunk.first_index + len(chunk.lines))
@@ -372,6 +385,36 @@ def _ingest_chunk(kind: str, chunk: _Chunk, tally: _Tally, *, now: dt.datetime) 
     tally.updated += result.updated
     tally.duplicates += result.duplicates
     return []
+
+
+class _EventStore:
+    """Events of a whole file: each chunk validated and staged, all stored at the end.
+
+    One store for the file means one rollup upsert per account, name and day of the file, and
+    one duplicate check over all its rows (a key repeated across chunks is a duplicate).
+    """
+
+    def __init__(self, *, now: dt.datetime):
+        self.now = now
+        self.batches = ingestion.EventBatches(accounts=Account.objects.all(), now=now)
+
+    def stage_chunk(self, chunk: _Chunk, *, write: bool) -> list[LineError]:
+        """Validate a chunk; stage it while no row of the file has failed. Its errors, by line."""
+        try:
+            # A savepoint: a row the database refuses undoes this chunk only, not the transaction.
+            with transaction.atomic():
+                self.batches.add(chunk.rows, first_index=chunk.first_index, stage=write)
+        except BatchInvalid as exc:
+            return [
+                LineError(chunk.lines[error["index"] - chunk.first_index], error["field"], error["message"])
+                for error in exc.errors
+            ]
+        except DataError:
+            return _rows_the_database_refuses("events", chunk, now=self.now)
+        return []
+
+    def store(self) -> ingestion.BatchResult:
+        return self.batches.store()
 
 
 def _rows_the_database_refuses(kind: str, chunk: _Chunk, *, now: dt.datetime) -> list[LineError]:

@@ -222,14 +222,20 @@ class EventBatches:
         self.accounts = accounts
         self.now = now or timezone.now()
         self.staged = 0
+        # Account references already resolved for this batch's scope: a file's chunks name the
+        # same accounts again and again.
+        self._account_ids: dict[str | int, int] = {}
         self._writer = _PostgresEventWriter() if connection.vendor == "postgresql" else _PortableEventWriter()
 
-    def add(self, raw_rows: Any, *, first_index: int = 0) -> None:
-        """Validate rows (``BatchInvalid`` listing every error, nothing staged) and stage them."""
-        rows = _validated_events(raw_rows, self.accounts, first_index, self.now)
-        rows = _with_contact_ids(rows)
-        self._writer.stage(rows)
-        self.staged += len(rows)
+    def add(self, raw_rows: Any, *, first_index: int = 0, stage: bool = True) -> None:
+        """Validate rows (``BatchInvalid`` listing every error, nothing staged) and stage them.
+
+        ``stage=False`` only validates: a CSV file already refused still reports later errors.
+        """
+        rows = _validated_events(raw_rows, self.accounts, first_index, self.now, self._account_ids)
+        if stage:
+            self._writer.stage(_with_contact_ids(rows))
+            self.staged += len(rows)
 
     def store(self) -> BatchResult:
         """Store every staged row that is not a duplicate, and add them to the daily rollup."""
@@ -237,12 +243,22 @@ class EventBatches:
         return BatchResult(accepted=accepted, duplicates=self.staged - accepted)
 
 
-def _validated_events(raw_rows: Any, accounts: QuerySet[Account], first_index: int, now: dt.datetime) -> list:
-    """Parsed rows with their account ids, or ``BatchInvalid`` with every error, as ``_validated``."""
+def _validated_events(
+    raw_rows: Any,
+    accounts: QuerySet[Account],
+    first_index: int,
+    now: dt.datetime,
+    account_ids: dict[str | int, int],
+) -> list:
+    """Parsed rows with their account ids, or ``BatchInvalid`` with every error, as ``_validated``.
+
+    ``account_ids`` holds the references resolved so far; the new ones are looked up and added.
+    """
     if not isinstance(raw_rows, list):
         raise r.BatchInvalid([r.row_error(first_index, None, "expected a list of objects")])
     rows, errors = _parse_events(raw_rows, first_index)
-    account_ids = _account_ids({row[_ACCOUNT] for row in rows if row[_ACCOUNT] is not None}, accounts)
+    refs = {row[_ACCOUNT] for row in rows if row[_ACCOUNT] is not None}
+    account_ids.update(_account_ids(refs - account_ids.keys(), accounts))
     limit = now + FUTURE_TOLERANCE
     resolved = []
     for index, row in enumerate(rows, start=first_index):
@@ -413,32 +429,35 @@ class _PostgresEventWriter:
     _numbers = itertools.count()
 
     def __init__(self) -> None:
+        if not connection.in_atomic_block:
+            raise RuntimeError(
+                "events are staged inside a transaction (the staging table is dropped at commit)"
+            )
         # A name of its own: a CSV import may check single rows while its file is staged.
         self.table = f"ingest_events_{next(self._numbers)}"
-        self._created = False
+        # Created here, not in stage(): a CSV chunk stages inside a savepoint that may roll back.
+        # The target's column types, so that a value the table would refuse fails in stage(),
+        # with its batch, rather than in store().
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {self.table} (account_id bigint, contact_id bigint,"
+                " name varchar(100), occurred_at timestamptz, value numeric(14, 2),"
+                " properties jsonb, idempotency_key varchar(255)) ON COMMIT DROP"
+            )
 
     def stage(self, rows: list[tuple]) -> None:
         if not rows:
             return
-        with connection.cursor() as cursor:
-            if not self._created:
-                # The target's column types, so that a value the table would refuse fails here,
-                # with its batch, rather than in store().
-                cursor.execute(
-                    f"CREATE TEMPORARY TABLE {self.table} (account_id bigint, contact_id bigint,"
-                    " name varchar(100), occurred_at timestamptz, value numeric(14, 2),"
-                    " properties jsonb, idempotency_key varchar(255)) ON COMMIT DROP"
-                )
-                self._created = True
-            columns = "account_id, name, occurred_at, value, contact_id, properties, idempotency_key"
-            with cursor.cursor.copy(f"COPY {self.table} ({columns}) FROM STDIN") as copy:
-                write = copy.write_row
-                for row in rows:
-                    write(row)
+        columns = "account_id, name, occurred_at, value, contact_id, properties, idempotency_key"
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {self.table} ({columns}) FROM STDIN") as copy,
+        ):
+            write = copy.write_row
+            for row in rows:
+                write(row)
 
     def store(self, *, received_at: dt.datetime) -> int:
-        if not self._created:
-            return 0
         events = Event._meta.db_table
         rollup = EventDaily._meta.db_table
         with connection.cursor() as cursor:
@@ -469,7 +488,6 @@ class _PostgresEventWriter:
             )
             accepted = cursor.fetchone()[0]
             cursor.execute(f"DROP TABLE {self.table}")
-        self._created = False
         return accepted
 
 

@@ -186,12 +186,16 @@ def json_object_and_text(value: Any) -> tuple[dict, str]:
             value = json.loads(value, parse_constant=_refuse_constant)
         except json.JSONDecodeError:
             raise ValueError("must be a JSON object") from None
+        except RecursionError:
+            raise ValueError("is nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError("must be a JSON object")
     try:
         encoded = json.dumps(value, allow_nan=False)
     except ValueError:
         raise ValueError("must not contain NaN or Infinity") from None
+    except RecursionError:
+        raise ValueError("is nested too deeply") from None
     if "\\u0000" in encoded:
         raise ValueError("must not contain NUL characters")
     if len(encoded) > 64_000:
