@@ -442,7 +442,9 @@ class _PostgresEventWriter:
             cursor.execute(
                 f"CREATE TEMPORARY TABLE {self.table} (account_id bigint, contact_id bigint,"
                 " name varchar(100), occurred_at timestamptz, value numeric(14, 2),"
-                " properties jsonb, idempotency_key varchar(255)) ON COMMIT DROP"
+                " properties jsonb, idempotency_key varchar(255),"
+                # Numbered in the order staged: of rows repeating a key, the first is stored.
+                " position bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP"
             )
 
     def stage(self, rows: list[tuple]) -> None:
@@ -468,7 +470,7 @@ class _PostgresEventWriter:
                     SELECT account_id, contact_id, name, occurred_at, value, properties,
                            idempotency_key, %s
                     FROM {self.table}
-                    ORDER BY account_id, idempotency_key
+                    ORDER BY account_id, idempotency_key, position
                     ON CONFLICT DO NOTHING
                     RETURNING account_id, name, occurred_at, value
                 ), rolled_up AS (
