@@ -197,6 +197,7 @@ def test_of_rows_repeating_a_key_the_first_is_stored(world, api, account_a):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_batches_with_the_same_keys_in_opposite_orders_store_each_once():
+    # 10,000 rows each: long enough for the two INSERTs to overlap (unsorted, they deadlock).
     accounts = [AccountFactory(external_id=f"acc-{i}") for i in range(5)]
     batch = [
         {
@@ -206,7 +207,7 @@ def test_concurrent_batches_with_the_same_keys_in_opposite_orders_store_each_onc
             "value": "1.00",
             "idempotency_key": f"k-{i}",
         }
-        for i in range(2_000)
+        for i in range(10_000)
     ]
     results, failures = [], []
     start = threading.Barrier(2)
@@ -227,8 +228,8 @@ def test_concurrent_batches_with_the_same_keys_in_opposite_orders_store_each_onc
         thread.join()
 
     assert failures == []
-    assert sum(result.accepted for result in results) == 2_000
-    assert sum(result.duplicates for result in results) == 2_000
-    assert Event.objects.count() == 2_000
-    assert sum(EventDaily.objects.values_list("count", flat=True)) == 2_000
+    assert sum(result.accepted for result in results) == 10_000
+    assert sum(result.duplicates for result in results) == 10_000
+    assert Event.objects.count() == 10_000
+    assert sum(EventDaily.objects.values_list("count", flat=True)) == 10_000
     assert connection.vendor == "postgresql"
