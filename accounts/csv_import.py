@@ -35,6 +35,8 @@ from accounts.serializers import AccountSerializer
 
 # Rows handed to one domain call: the API's batch limit, so a chunk is exactly an API batch.
 CHUNK_ROWS = ingestion.MAX_EVENTS_PER_BATCH
+# Events staged before they are stored (a bounded staging table, and progress in big files).
+STORE_EVERY_ROWS = 50 * CHUNK_ROWS
 # Errors reported for a refused file; reading stops once this many are found.
 MAX_ERRORS_REPORTED = 50
 # How often (in rows) the progress bar is moved; moving it on every row would cost more than it shows.
@@ -388,15 +390,17 @@ def _ingest_chunk(kind: str, chunk: _Chunk, tally: _Tally, *, now: dt.datetime) 
 
 
 class _EventStore:
-    """Events of a whole file: each chunk validated and staged, all stored at the end.
+    """Events of a file: each chunk validated and staged, stored every ``STORE_EVERY_ROWS`` rows.
 
-    One store for the file means one rollup upsert per account, name and day of the file, and
-    one duplicate check over all its rows (a key repeated across chunks is a duplicate).
+    Storing many chunks at once means one rollup upsert per account, name and day of those rows
+    rather than one per chunk; a key repeated across chunks is a duplicate all the same (of a
+    staged row, or of one stored earlier in the file's transaction).
     """
 
     def __init__(self, *, now: dt.datetime):
         self.now = now
         self.batches = ingestion.EventBatches(accounts=Account.objects.all(), now=now)
+        self.accepted = self.duplicates = 0
 
     def stage_chunk(self, chunk: _Chunk, *, write: bool) -> list[LineError]:
         """Validate a chunk; stage it while no row of the file has failed. Its errors, by line."""
@@ -411,10 +415,16 @@ class _EventStore:
             ]
         except DataError:
             return _rows_the_database_refuses("events", chunk, now=self.now)
+        if self.batches.staged >= STORE_EVERY_ROWS:
+            self.store()
         return []
 
     def store(self) -> ingestion.BatchResult:
-        return self.batches.store()
+        """Store what is staged; the file's totals so far."""
+        result = self.batches.store()
+        self.accepted += result.accepted
+        self.duplicates += result.duplicates
+        return ingestion.BatchResult(accepted=self.accepted, duplicates=self.duplicates)
 
 
 def _rows_the_database_refuses(kind: str, chunk: _Chunk, *, now: dt.datetime) -> list[LineError]:

@@ -238,9 +238,12 @@ class EventBatches:
             self.staged += len(rows)
 
     def store(self) -> BatchResult:
-        """Store every staged row that is not a duplicate, and add them to the daily rollup."""
+        """Store every row staged since the last store that is not a duplicate (of a stored row
+        or of an earlier staged one), and add them to the daily rollup."""
         accepted = self._writer.store(received_at=self.now)
-        return BatchResult(accepted=accepted, duplicates=self.staged - accepted)
+        result = BatchResult(accepted=accepted, duplicates=self.staged - accepted)
+        self.staged = 0
+        return result
 
 
 def _validated_events(
@@ -489,7 +492,8 @@ class _PostgresEventWriter:
                 [received_at],
             )
             accepted = cursor.fetchone()[0]
-            cursor.execute(f"DROP TABLE {self.table}")
+            # Emptied, not dropped: a CSV file may stage more (the table goes at commit).
+            cursor.execute(f"TRUNCATE {self.table}")
         return accepted
 
 
