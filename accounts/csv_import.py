@@ -1,9 +1,10 @@
 """CSV import of accounts, events, tickets and survey answers (API.md, Ingestion: CSV).
 
 A file is imported whole or not at all. It is read in chunks of ``CHUNK_ROWS`` rows; each chunk
-goes through the same domain function as the API (so the validation is the API's), and all
-chunks share one transaction. Any bad row rolls the whole file back and is reported by its line
-number in the file (the header is line 1), with the field and the message.
+goes through the same domain code as the API (so the validation is the API's), and all chunks
+share one transaction (events are staged chunk by chunk and stored every ``STORE_EVERY_ROWS``
+rows, ``ingestion.EventBatches``). Any bad row rolls the whole file back and is reported by its
+line number in the file (the header is line 1), with the field and the message.
 
 The import holds its transaction for the whole file, so the rows it touches (an event rollup's
 day, a ticket, an account) stay locked until it commits: concurrent API writes to them wait.
