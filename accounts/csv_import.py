@@ -1,9 +1,10 @@
 """CSV import of accounts, events, tickets and survey answers (API.md, Ingestion: CSV).
 
 A file is imported whole or not at all. It is read in chunks of ``CHUNK_ROWS`` rows; each chunk
-goes through the same domain function as the API (so the validation is the API's), and all
-chunks share one transaction. Any bad row rolls the whole file back and is reported by its line
-number in the file (the header is line 1), with the field and the message.
+goes through the same domain code as the API (so the validation is the API's), and all chunks
+share one transaction (events are staged chunk by chunk and stored every ``STORE_EVERY_ROWS``
+rows, ``ingestion.EventBatches``). Any bad row rolls the whole file back and is reported by its
+line number in the file (the header is line 1), with the field and the message.
 
 The import holds its transaction for the whole file, so the rows it touches (an event rollup's
 day, a ticket, an account) stay locked until it commits: concurrent API writes to them wait.
@@ -35,6 +36,8 @@ from accounts.serializers import AccountSerializer
 
 # Rows handed to one domain call: the API's batch limit, so a chunk is exactly an API batch.
 CHUNK_ROWS = ingestion.MAX_EVENTS_PER_BATCH
+# Events staged before they are stored (a bounded staging table, and progress in big files).
+STORE_EVERY_ROWS = 50 * CHUNK_ROWS
 # Errors reported for a refused file; reading stops once this many are found.
 MAX_ERRORS_REPORTED = 50
 # How often (in rows) the progress bar is moved; moving it on every row would cost more than it shows.
@@ -159,6 +162,7 @@ def import_csv(
         with bar, transaction.atomic():
             tally = _Tally()
             store = _AccountStore(now=now) if kind == "accounts" else None
+            events = _EventStore(now=now) if kind == "events" else None
             errors: list[LineError] = []
             # After a bad row, later chunks still go through the domain so that their errors are
             # found too (up to MAX_ERRORS_REPORTED); the rollback discards whatever they wrote.
@@ -168,6 +172,8 @@ def import_csv(
                 if chunk.lines:
                     if store is not None:
                         errors.extend(store.import_chunk(chunk, write=not errors))
+                    elif events is not None:
+                        errors.extend(events.stage_chunk(chunk, write=not errors))
                     else:
                         errors.extend(_ingest_chunk(kind, chunk, tally, now=now))
                 if len(errors) >= MAX_ERRORS_REPORTED or chunk.unreadable:
@@ -176,6 +182,9 @@ def import_csv(
                 raise ImportRefused(errors)
             if store is not None:
                 tally.created, tally.updated = store.created, store.updated
+            if events is not None:
+                result = events.store()
+                tally.created, tally.duplicates = result.accepted, result.duplicates
     return ImportSummary(
         kind=kind,
         rows=tally.rows,
@@ -266,12 +275,15 @@ class _Chunk:
 
 
 def _chunks(reader, header: list[str], kind: Kind, counter, bar) -> Iterator[_Chunk]:
-    """Rows as ``{column: cell}`` (empty cells left out: they mean "missing"), with their lines.
+    """Rows as ``{column: cell}`` with their lines; an empty cell means "missing".
 
     A row's line is where it starts, so a quoted cell spanning lines does not shift the count.
     Blank lines are skipped.
     """
     wanted = [(position, name) for position, name in enumerate(header) if name in kind.columns]
+    # Rows for the ingestion functions need no filtering: their parsers read only their own
+    # columns and take a blank cell as missing. Accounts (a serializer, partial updates) do.
+    blank_is_missing = kind is not KINDS["accounts"]
     chunk = _Chunk(first_index=0)
     last_line = reader.line_num
     read = 0
@@ -297,13 +309,17 @@ def _chunks(reader, header: list[str], kind: Kind, counter, bar) -> Iterator[_Ch
             chunk.bad_rows += 1
             continue
         chunk.lines.append(line)
-        chunk.rows.append(
-            {
-                name: cells[position]
-                for position, name in wanted
-                if position < len(cells) and cells[position].strip()
-            }
-        )
+        if blank_is_missing:
+            # A short row leaves its last columns missing; extra blank cells were checked above.
+            chunk.rows.append(dict(zip(header, cells, strict=False)))
+        else:
+            chunk.rows.append(
+                {
+                    name: cells[position]
+                    for position, name in wanted
+                    if position < len(cells) and cells[position].strip()
+                }
+            )
         if len(chunk.lines) >= CHUNK_ROWS:
             yield chunk
             chunk = _Chunk(first_index=chunk.first_index + len(chunk.lines))
@@ -372,6 +388,44 @@ def _ingest_chunk(kind: str, chunk: _Chunk, tally: _Tally, *, now: dt.datetime) 
     tally.updated += result.updated
     tally.duplicates += result.duplicates
     return []
+
+
+class _EventStore:
+    """Events of a file: each chunk validated and staged, stored every ``STORE_EVERY_ROWS`` rows.
+
+    Storing many chunks at once means one rollup upsert per account, name and day of those rows
+    rather than one per chunk; a key repeated across chunks is a duplicate all the same (of a
+    staged row, or of one stored earlier in the file's transaction).
+    """
+
+    def __init__(self, *, now: dt.datetime):
+        self.now = now
+        self.batches = ingestion.EventBatches(accounts=Account.objects.all(), now=now)
+        self.accepted = self.duplicates = 0
+
+    def stage_chunk(self, chunk: _Chunk, *, write: bool) -> list[LineError]:
+        """Validate a chunk; stage it while no row of the file has failed. Its errors, by line."""
+        try:
+            # A savepoint: a row the database refuses undoes this chunk only, not the transaction.
+            with transaction.atomic():
+                self.batches.add(chunk.rows, first_index=chunk.first_index, stage=write)
+        except BatchInvalid as exc:
+            return [
+                LineError(chunk.lines[error["index"] - chunk.first_index], error["field"], error["message"])
+                for error in exc.errors
+            ]
+        except DataError:
+            return _rows_the_database_refuses("events", chunk, now=self.now)
+        if self.batches.staged >= STORE_EVERY_ROWS:
+            self.store()
+        return []
+
+    def store(self) -> ingestion.BatchResult:
+        """Store what is staged; the file's totals so far."""
+        result = self.batches.store()
+        self.accepted += result.accepted
+        self.duplicates += result.duplicates
+        return ingestion.BatchResult(accepted=self.accepted, duplicates=self.duplicates)
 
 
 def _rows_the_database_refuses(kind: str, chunk: _Chunk, *, now: dt.datetime) -> list[LineError]:

@@ -6,6 +6,8 @@ batch is safe: events and surveys dedupe on their keys, tickets upsert on ``exte
 """
 
 import datetime as dt
+import itertools
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -13,12 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Lookup, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts import rows as r
-from accounts.models import Account, Contact, Event, SurveyResponse, Ticket, Touchpoint
+from accounts.models import Account, Contact, Event, EventDaily, SurveyResponse, Ticket, Touchpoint
 
 MAX_EVENTS_PER_BATCH = 10_000
 # Rows per INSERT statement: well under PostgreSQL's 65,535 and SQLite's 32,766 parameters.
@@ -105,17 +107,20 @@ def _check_not_future(parsed, errors, field: str, now: dt.datetime, first_index:
 
 
 def _resolve_contacts(parsed: Sequence[dict[str, Any]]) -> None:
-    """Set each row's ``contact_id`` from its contact reference, creating unknown contacts.
+    """Set each row's ``contact_id`` from its contact reference (see ``_contact_ids``)."""
+    wanted = {(row["account_id"], row["contact"]) for row in parsed if row.get("contact")}
+    found = _contact_ids(wanted) if wanted else {}
+    for row in parsed:
+        row["contact_id"] = found[(row["account_id"], row["contact"])] if row.get("contact") else None
+
+
+def _contact_ids(wanted: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """Map ``(account_id, reference)`` pairs to contact ids, creating the unknown contacts.
 
     A reference with an ``@`` is an email, anything else an external id, both within the row's
     account. Unknown contacts are created (as integrators name people before we know them);
     concurrent batches naming the same new contact both end with the same row.
     """
-    wanted = {(row["account_id"], row["contact"]) for row in parsed if row.get("contact")}
-    for row in parsed:
-        row["contact_id"] = None
-    if not wanted:
-        return
 
     def lookup() -> dict[tuple[int, str], int]:
         account_ids = {account_id for account_id, _ in wanted}
@@ -148,9 +153,7 @@ def _resolve_contacts(parsed: Sequence[dict[str, Any]]) -> None:
             ignore_conflicts=True,
         )
         found = lookup()
-    for row in parsed:
-        if row.get("contact"):
-            row["contact_id"] = found[(row["account_id"], row["contact"])]
+    return found
 
 
 def _validated(raw_rows, fields, accounts, first_index: int, now: dt.datetime, when_field: str, check=None):
@@ -173,13 +176,20 @@ def _validated(raw_rows, fields, accounts, first_index: int, now: dt.datetime, w
     return parsed
 
 
-def _db_adapters(model, columns: Sequence[str]):
-    """For each column, the model field's adapter to this database's parameter values."""
-    fields = [model._meta.get_field(c.removesuffix("_id")) for c in columns]
-    return [(column, field.get_db_prep_save) for column, field in zip(columns, fields, strict=True)]
-
-
 # --- events -------------------------------------------------------------------------------
+#
+# The hot path of ingestion (10,000-row API batches, CSV files of millions of rows). Rows are
+# validated in one tight loop (``_parse_events``) into tuples; on PostgreSQL they are COPYed into a
+# temporary table and moved into the events table and the daily rollup by one statement
+# (``_PostgresEventWriter``); other databases (SQLite, ``make run``) use multi-row INSERTs.
+
+# A validated event, in the order of EVENT_FIELDS; ``properties`` is the JSON text to store.
+_ACCOUNT, _NAME, _OCCURRED_AT, _VALUE, _CONTACT, _PROPERTIES, _KEY = range(7)
+_PARSE_ACCOUNT = EVENT_FIELDS[0].parse
+_PARSE_VALUE = EVENT_FIELDS[3].parse
+_PARSE_CONTACT = EVENT_FIELDS[4].parse
+# Account ids are bigints: an integer reference outside this range names no account.
+_BIGINT = range(-(2**63), 2**63)
 
 
 def ingest_events(
@@ -194,23 +204,322 @@ def ingest_events(
     A row whose ``(account, idempotency_key)`` is already stored, or appears earlier in the
     same batch, is a duplicate: counted, not stored. Safe to run twice, and concurrently.
     """
-    now = now or timezone.now()
-    parsed = _validated(raw_rows, EVENT_FIELDS, accounts, first_index, now, "occurred_at")
-    unique_rows: list[dict[str, Any]] = []
-    seen_keys: set[tuple[int, str]] = set()
-    for row in parsed:
-        if row["idempotency_key"] is not None:
-            key = (row["account_id"], row["idempotency_key"])
-            if key in seen_keys:
-                continue
-            seen_keys.add(key)
-        unique_rows.append(row)
-
     with transaction.atomic():
-        _resolve_contacts(unique_rows)
-        inserted = _insert_events(unique_rows, received_at=now)
+        batches = EventBatches(accounts=accounts, now=now)
+        batches.add(raw_rows, first_index=first_index)
+        return batches.store()
+
+
+class EventBatches:
+    """Events validated and staged batch by batch, then stored together by ``store()``.
+
+    The API stores one batch; a CSV file stages each chunk and stores the whole file at once, so
+    its rollup is one upsert per account, name and day of the file rather than one per chunk.
+    Use inside a transaction: staged rows live in a temporary table until ``store()``.
+    """
+
+    def __init__(self, *, accounts: QuerySet[Account], now: dt.datetime | None = None) -> None:
+        self.accounts = accounts
+        self.now = now or timezone.now()
+        self.staged = 0
+        # Account references already resolved for this batch's scope: a file's chunks name the
+        # same accounts again and again.
+        self._account_ids: dict[str | int, int] = {}
+        self._writer = _PostgresEventWriter() if connection.vendor == "postgresql" else _PortableEventWriter()
+
+    def add(self, raw_rows: Any, *, first_index: int = 0, stage: bool = True) -> None:
+        """Validate rows (``BatchInvalid`` listing every error, nothing staged) and stage them.
+
+        ``stage=False`` only validates: a CSV file already refused still reports later errors.
+        """
+        rows = _validated_events(raw_rows, self.accounts, first_index, self.now, self._account_ids)
+        if stage:
+            self._writer.stage(_with_contact_ids(rows))
+            self.staged += len(rows)
+
+    def store(self) -> BatchResult:
+        """Store every row staged since the last store that is not a duplicate (of a stored row
+        or of an earlier staged one), and add them to the daily rollup."""
+        accepted = self._writer.store(received_at=self.now)
+        result = BatchResult(accepted=accepted, duplicates=self.staged - accepted)
+        self.staged = 0
+        return result
+
+
+def _validated_events(
+    raw_rows: Any,
+    accounts: QuerySet[Account],
+    first_index: int,
+    now: dt.datetime,
+    account_ids: dict[str | int, int],
+) -> list:
+    """Parsed rows with their account ids, or ``BatchInvalid`` with every error, as ``_validated``.
+
+    ``account_ids`` holds the references resolved so far; the new ones are looked up and added.
+    """
+    if not isinstance(raw_rows, list):
+        raise r.BatchInvalid([r.row_error(first_index, None, "expected a list of objects")])
+    rows, errors = _parse_events(raw_rows, first_index)
+    refs = {row[_ACCOUNT] for row in rows if row[_ACCOUNT] is not None}
+    account_ids.update(_account_ids(refs - account_ids.keys(), accounts))
+    limit = now + FUTURE_TOLERANCE
+    resolved = []
+    for index, row in enumerate(rows, start=first_index):
+        ref = row[_ACCOUNT]
+        account_id = account_ids.get(ref)
+        if account_id is None and ref is not None:
+            errors.append(r.row_error(index, "account", f"unknown account {ref!r}"))
+        when = row[_OCCURRED_AT]
+        if when is not None and when > limit:
+            errors.append(r.row_error(index, "occurred_at", "is more than a day in the future"))
+        resolved.append((account_id, *row[1:]))
+    if errors:
+        raise r.BatchInvalid(sorted(errors, key=lambda e: e["index"]))
+    return resolved
+
+
+def _parse_events(raw_rows: list[Any], first_index: int) -> tuple[list[tuple], list[dict[str, Any]]]:
+    """Every row as a tuple of EVENT_FIELDS (``None`` where a field failed), and the errors.
+
+    Plain rows (the usual shapes) take ``_plain_event``; any other row goes through the generic
+    ``rows.parse_rows``, which owns the error messages, so both give the same answer.
+    """
+    rows: list[tuple] = []
+    errors: list[dict[str, Any]] = []
+    plain = _plain_event
+    for index, raw in enumerate(raw_rows, start=first_index):
+        row = plain(raw)
+        if row is None:
+            parsed, row_errors = r.parse_rows([raw], EVENT_FIELDS, first_index=index)
+            errors.extend(row_errors)
+            row = _event_tuple(parsed[0])
+        rows.append(row)
+    return rows, errors
+
+
+def _event_tuple(parsed: dict[str, Any]) -> tuple:
+    properties = parsed.get("properties")
+    text = None if properties is None else json.dumps(properties, allow_nan=False)
+    return (
+        parsed.get("account"),
+        parsed.get("name"),
+        parsed.get("occurred_at"),
+        parsed.get("value"),
+        parsed.get("contact"),
+        text,
+        parsed.get("idempotency_key"),
+    )
+
+
+def _plain_event(raw: Any) -> tuple | None:
+    """A row in the usual shapes, checked inline; ``None`` for anything else or anything wrong.
+
+    Each check is the one of the field's parser in ``EVENT_FIELDS`` (rows.py) for that shape, so a
+    row accepted here parses to the same values there; any doubt returns ``None``.
+    """
+    if type(raw) is not dict:
+        return None
+    get = raw.get
+    account = get("account")
+    if type(account) is str:
+        account = account.strip()
+        if not account or len(account) > 255 or "\x00" in account:
+            return None
+    elif type(account) is not int:
+        return None
+    name = get("name")
+    if type(name) is not str:
+        return None
+    name = name.strip()
+    if not name or len(name) > 100 or "\x00" in name:
+        return None
+    occurred_at = _plain_instant(get("occurred_at"))
+    if occurred_at is None:
+        return None
+    try:
+        value = get("value")
+        value = None if r.is_blank(value) else _PARSE_VALUE(value)
+        contact = get("contact")
+        contact = None if r.is_blank(contact) else _PARSE_CONTACT(contact)
+        properties = get("properties")
+        properties = "{}" if r.is_blank(properties) or properties == {} else r.json_object_text(properties)
+    except ValueError:
+        return None
+    key = get("idempotency_key")
+    if key is not None:
+        if type(key) is not str:
+            return None
+        key = key.strip()
+        if len(key) > 255 or "\x00" in key:
+            return None
+        key = key or None
+    return (account, name, occurred_at, value, contact, properties, key)
+
+
+def _plain_instant(value: Any) -> dt.datetime | None:
+    """``rows.aware_datetime`` for an ISO-8601 string that ``fromisoformat`` reads; else ``None``."""
+    if type(value) is not str:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    offset = parsed.utcoffset()
+    if offset is None or abs(offset) > r.MAX_UTC_OFFSET or not 1970 <= parsed.year <= 2200:
+        return None
+    return parsed.astimezone(dt.UTC)
+
+
+def _account_ids(refs: set[str | int], accounts: QuerySet[Account]) -> dict[str | int, int]:
+    """Map account references (external ids, ids) to ids, among ``accounts`` only: one query.
+
+    On PostgreSQL the references travel as two array parameters, whatever their number (an
+    ``IN`` list of 10,000 parameters costs more to build than the query takes to run).
+    """
+    external_ids = [ref for ref in refs if type(ref) is str]
+    pks = [ref for ref in refs if type(ref) is int and ref in _BIGINT]
+    if not external_ids and not pks:
+        return {}
+    if connection.vendor == "postgresql":
+        matches = _InArray(F("external_id"), external_ids) | _InArray(F("id"), pks)
+    else:
+        matches = Q(external_id__in=external_ids) | Q(pk__in=pks)
+    found = accounts.filter(matches).values_list("external_id", "id")
+    wanted_pks = set(pks)
+    ids: dict[str | int, int] = {}
+    for external_id, pk in found:
+        ids[external_id] = pk
+        if pk in wanted_pks:
+            ids[pk] = pk
+    return ids
+
+
+class _InArray(Lookup):
+    """``column = ANY(%s::type[])``: PostgreSQL, the values as one array parameter."""
+
+    lookup_name = "in_array"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        array_type = self.lhs.output_field.cast_db_type(connection)
+        return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, list(self.rhs)]
+
+
+def _with_contact_ids(rows: list[tuple]) -> list[tuple]:
+    """Rows with their contact reference replaced by the contact's id (created when unknown)."""
+    wanted = {(row[_ACCOUNT], row[_CONTACT]) for row in rows if row[_CONTACT] is not None}
+    if not wanted:
+        return rows
+    found = _contact_ids(wanted)
+    return [
+        row
+        if row[_CONTACT] is None
+        else (*row[:_CONTACT], found[(row[_ACCOUNT], row[_CONTACT])], *row[_CONTACT + 1 :])
+        for row in rows
+    ]
+
+
+class _PostgresEventWriter:
+    """COPY into a temporary table, then one statement inserts and rolls up what is new.
+
+    The INSERT … SELECT … ON CONFLICT DO NOTHING skips stored keys and keys repeated in the
+    staged rows; its RETURNING feeds the rollup upsert, so only really inserted events count.
+    Both sort their rows (events by account and key, rollup rows by account, name and day), so
+    concurrent batches take their locks in the same order and cannot deadlock each other.
+    """
+
+    _numbers = itertools.count()
+
+    def __init__(self) -> None:
+        if not connection.in_atomic_block:
+            raise RuntimeError(
+                "events are staged inside a transaction (the staging table is dropped at commit)"
+            )
+        # A name of its own: a CSV import may check single rows while its file is staged.
+        self.table = f"ingest_events_{next(self._numbers)}"
+        # Created here, not in stage(): a CSV chunk stages inside a savepoint that may roll back.
+        # The target's column types, so that a value the table would refuse fails in stage(),
+        # with its batch, rather than in store().
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {self.table} (account_id bigint, contact_id bigint,"
+                " name varchar(100), occurred_at timestamptz, value numeric(14, 2),"
+                " properties jsonb, idempotency_key varchar(255),"
+                # Numbered in the order staged: of rows repeating a key, the first is stored.
+                " position bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP"
+            )
+
+    def stage(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        columns = "account_id, name, occurred_at, value, contact_id, properties, idempotency_key"
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {self.table} ({columns}) FROM STDIN") as copy,
+        ):
+            write = copy.write_row
+            for row in rows:
+                write(row)
+
+    def store(self, *, received_at: dt.datetime) -> int:
+        events = Event._meta.db_table
+        rollup = EventDaily._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH inserted AS (
+                    INSERT INTO {events} ({", ".join(EVENT_COLUMNS)})
+                    SELECT account_id, contact_id, name, occurred_at, value, properties,
+                           idempotency_key, %s
+                    FROM {self.table}
+                    ORDER BY account_id, idempotency_key, position
+                    ON CONFLICT DO NOTHING
+                    RETURNING account_id, name, occurred_at, value
+                ), rolled_up AS (
+                    INSERT INTO {rollup} AS daily (account_id, name, day, count, value_sum)
+                    SELECT account_id, name, (occurred_at AT TIME ZONE 'UTC')::date,
+                           count(*), coalesce(sum(value), 0)
+                    FROM inserted
+                    GROUP BY 1, 2, 3
+                    ORDER BY 1, 2, 3
+                    ON CONFLICT (account_id, name, day) DO UPDATE
+                    SET count = daily.count + excluded.count,
+                        value_sum = daily.value_sum + excluded.value_sum
+                )
+                SELECT count(*) FROM inserted
+                """,
+                [received_at],
+            )
+            accepted = cursor.fetchone()[0]
+            # Emptied, not dropped: a CSV file may stage more (the table goes at commit).
+            cursor.execute(f"TRUNCATE {self.table}")
+        return accepted
+
+
+class _PortableEventWriter:
+    """Other databases (SQLite for ``make run``): multi-row INSERTs and a rollup upsert."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def stage(self, rows: list[tuple]) -> None:
+        self.rows.extend(rows)
+
+    def store(self, *, received_at: dt.datetime) -> int:
+        unique_rows: list[tuple] = []
+        seen_keys: set[tuple[int, str]] = set()
+        for row in self.rows:
+            if row[_KEY] is not None:
+                key = (row[_ACCOUNT], row[_KEY])
+                if key in seen_keys:
+                    continue
+                seen_keys.add(key)
+            unique_rows.append(row)
+        self.rows = []
+        inserted = _insert_events(unique_rows, received_at=received_at)
         _add_to_rollups(inserted)
-    return BatchResult(accepted=len(inserted), duplicates=len(parsed) - len(inserted))
+        return len(inserted)
 
 
 EVENT_COLUMNS = (
@@ -225,21 +534,29 @@ EVENT_COLUMNS = (
 )
 
 
-def _insert_events(rows: list[dict[str, Any]], *, received_at: dt.datetime) -> list[dict[str, Any]]:
+def _insert_events(rows: list[tuple], *, received_at: dt.datetime) -> list[tuple]:
     """Multi-row INSERT … ON CONFLICT DO NOTHING; return the rows that were really inserted."""
     quote = connection.ops.quote_name
     table = quote(Event._meta.db_table)
     column_list = ", ".join(quote(c) for c in EVENT_COLUMNS)
     one_row = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
-    adapters = _db_adapters(Event, EVENT_COLUMNS)
+    ops = connection.ops
     inserted_keys: set[tuple[int, str]] = set()
     with connection.cursor() as cursor:
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start : start + INSERT_CHUNK]
             params: list[Any] = []
-            for row in chunk:
-                row["received_at"] = received_at
-                params.extend(adapt(row[column], connection) for column, adapt in adapters)
+            for account_id, name, occurred_at, value, contact_id, properties, key in chunk:
+                params += [
+                    account_id,
+                    contact_id,
+                    name,
+                    ops.adapt_datetimefield_value(occurred_at),
+                    ops.adapt_decimalfield_value(value, 14, 2),
+                    properties,  # already JSON text
+                    key,
+                    ops.adapt_datetimefield_value(received_at),
+                ]
             cursor.execute(
                 f"INSERT INTO {table} ({column_list}) VALUES {', '.join([one_row] * len(chunk))} "
                 f"ON CONFLICT DO NOTHING RETURNING {quote('account_id')}, {quote('idempotency_key')}",
@@ -248,25 +565,21 @@ def _insert_events(rows: list[dict[str, Any]], *, received_at: dt.datetime) -> l
             inserted_keys.update(
                 (account_id, key) for account_id, key in cursor.fetchall() if key is not None
             )
-    return [
-        row
-        for row in rows
-        if row["idempotency_key"] is None or (row["account_id"], row["idempotency_key"]) in inserted_keys
-    ]
+    return [row for row in rows if row[_KEY] is None or (row[_ACCOUNT], row[_KEY]) in inserted_keys]
 
 
-def _add_to_rollups(events: Iterable[dict[str, Any]]) -> None:
+def _add_to_rollups(events: Iterable[tuple]) -> None:
     """Add events to the daily rollup with one upsert per chunk (sorted: no lock-order deadlocks)."""
     totals: dict[tuple[int, str, dt.date], list] = defaultdict(lambda: [0, Decimal(0)])
     for event in events:
-        day = event["occurred_at"].astimezone(dt.UTC).date()
-        total = totals[(event["account_id"], event["name"], day)]
+        day = event[_OCCURRED_AT].astimezone(dt.UTC).date()
+        total = totals[(event[_ACCOUNT], event[_NAME], day)]
         total[0] += 1
-        total[1] += event["value"] or 0
+        total[1] += event[_VALUE] or 0
     if not totals:
         return
     quote = connection.ops.quote_name
-    table = quote("accounts_eventdaily")
+    table = quote(EventDaily._meta.db_table)
     items = sorted(totals.items())
     with connection.cursor() as cursor:
         for start in range(0, len(items), INSERT_CHUNK):

@@ -172,22 +172,35 @@ def _refuse_constant(name: str):
 
 
 def json_object(value: Any) -> dict:
+    return json_object_and_text(value)[0]
+
+
+def json_object_text(value: Any) -> str:
+    """The object as the JSON text a JSON column stores (events are COPYed as text)."""
+    return json_object_and_text(value)[1]
+
+
+def json_object_and_text(value: Any) -> tuple[dict, str]:
     if isinstance(value, str):  # CSV cells carry JSON as text
         try:
             value = json.loads(value, parse_constant=_refuse_constant)
         except json.JSONDecodeError:
             raise ValueError("must be a JSON object") from None
+        except RecursionError:
+            raise ValueError("is nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError("must be a JSON object")
     try:
         encoded = json.dumps(value, allow_nan=False)
     except ValueError:
         raise ValueError("must not contain NaN or Infinity") from None
+    except RecursionError:
+        raise ValueError("is nested too deeply") from None
     if "\\u0000" in encoded:
         raise ValueError("must not contain NUL characters")
     if len(encoded) > 64_000:
         raise ValueError("must be at most 64 KB once encoded")
-    return value
+    return value, encoded
 
 
 def account_ref(value: Any) -> str | int:

@@ -510,7 +510,8 @@ def _bench_ingestion(results: Results, *, now: dt.datetime) -> None:
     batches = [rows[start : start + BATCH] for start in range(0, len(rows), BATCH)]
     copy_seconds = min(_copy_floor(rows), _copy_floor(rows))
     copy_rate = len(rows) / copy_seconds
-    csv_rate = len(rows) / _csv_import(rows)
+    # Best of 2, like the floor it is compared with (each import is rolled back).
+    csv_rate = len(rows) / min(_csv_import(rows), _csv_import(rows))
     api_seconds, answers = _timed(_post_batches, batches, token)
     accepted = sum(answer.get("accepted", 0) for answer in answers)
     assert accepted == len(rows), f"API accepted {accepted} of {len(rows)}"

@@ -195,3 +195,25 @@ def test_values_the_database_would_refuse_are_400s(integrator, account_a, row, f
     response = integrator.post(URL, [row], format="json")
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == field
+
+
+def test_a_body_nested_too_deeply_is_a_400(integrator, account_a):
+    body = "[" * 100_000 + "]" * 100_000
+
+    response = integrator.generic("POST", URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "JSON parse error" in response.json()["detail"]
+    assert Event.objects.count() == 0
+
+
+def test_an_escaped_surrogate_pair_is_stored_and_a_lone_one_refused(integrator, account_a):
+    pair = '[{"account": "acme", "name": "wave \\ud83d\\udc4b", "occurred_at": "2026-11-20T10:00:00Z"}]'
+    lone = pair.replace("\\udc4b", "")
+
+    assert integrator.generic("POST", URL, pair, content_type="application/json").status_code == 201
+    refused = integrator.generic("POST", URL, lone, content_type="application/json")
+
+    assert refused.status_code == 400
+    assert "lone surrogates" in refused.json()["detail"]
+    assert list(Event.objects.values_list("name", flat=True)) == ["wave \N{WAVING HAND SIGN}"]

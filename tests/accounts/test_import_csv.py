@@ -172,6 +172,38 @@ def test_an_idempotency_key_repeated_across_chunks_is_a_duplicate(example_accoun
     assert EventDaily.objects.get(name="login").count == 3
 
 
+def test_events_stored_in_several_parts_dedupe_across_them_and_roll_up_once(
+    example_accounts, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(csv_import, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(csv_import, "STORE_EVERY_ROWS", 4)
+    rows = "".join(f"acme,login,2026-11-02T09:{minute:02d}:00Z,1.5,,,k{minute % 5}\n" for minute in range(11))
+    path = write(tmp_path, "events.csv", EVENTS_HEADER + rows)
+
+    out = run("events", path)
+
+    assert "11 row(s) read, 5 accepted, 0 updated, 6 duplicate(s)" in out
+    assert sorted(Event.objects.values_list("idempotency_key", "occurred_at__minute")) == [
+        (f"k{minute}", minute) for minute in range(5)
+    ]
+    daily = EventDaily.objects.get(name="login")
+    assert (daily.count, daily.value_sum) == (5, Decimal("7.50"))
+
+
+def test_a_bad_event_after_a_stored_part_stores_nothing(example_accounts, tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_import, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(csv_import, "STORE_EVERY_ROWS", 2)
+    rows = [f"acme,login,2026-11-02T09:{minute:02d}:00Z,1,,,key-{minute}\n" for minute in range(6)]
+    rows[5] = "acme,login,2026-11-02T09:05:00Z,1,,,k\x00\n"  # line 7, after two stored parts
+    path = write(tmp_path, "events.csv", EVENTS_HEADER + "".join(rows))
+
+    message = refused("events", path)
+
+    assert "line 7: idempotency_key: must not contain NUL characters" in message
+    assert not Event.objects.exists()
+    assert not EventDaily.objects.exists()
+
+
 def test_events_file_with_a_bad_row_reports_its_line_and_stores_nothing(example_accounts, tmp_path):
     path = write(
         tmp_path,
