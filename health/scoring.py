@@ -185,11 +185,24 @@ def rules_of(scorecard: Scorecard) -> list[MeasureRule]:
     ]
 
 
+def rule_head(rule: MeasureRule) -> dict[str, Any]:
+    """The fixed part of a measure's stored component (the same for every score of the version)."""
+    return {
+        "measure": rule.key,
+        "label": rule.label,
+        "group": rule.group,
+        "metric": rule.metric,
+        "params": rule.params,
+        "mapping": rule.mapping,
+        "weight": _json_number(rule.weight),
+    }
+
+
 def reproduce_score(score: HealthScore) -> Decimal | None:
     """Recompute a stored score from the raw inputs and rules it stored (the audit of a score)."""
     parts = [
         (_decimal(c["weight"]), points_for(c["mapping"], _decimal(c["raw"])))
-        for c in score.components
+        for c in score.full_components()
         if c["raw"] is not None
     ]
     return weighted_score(parts)
@@ -399,18 +412,7 @@ class _CompiledRule:
         self.rule = rule
         empty = METRICS[rule.metric].empty
         self.empty = Reading(empty, None) if empty is not None else None
-        head = json.dumps(
-            {
-                "measure": rule.key,
-                "label": rule.label,
-                "group": rule.group,
-                "metric": rule.metric,
-                "params": rule.params,
-                "mapping": rule.mapping,
-                "weight": _json_number(rule.weight),
-            }
-        )
-        self.head = head[:-1]
+        self.head = f"[{json.dumps(rule.key)}, "  # a lean component: the rest is the scorecard's rules
         mapping = rule.mapping
         if mapping["type"] == "thresholds":
             self.thresholds = [(_decimal(v), _decimal(p)) for v, p in mapping["points"]]
@@ -443,10 +445,10 @@ def _rounded_share(total: Decimal, weight: Decimal) -> Decimal:
 def _score_row(
     compiled: Sequence[_CompiledRule], readings: Sequence[Reading | None]
 ) -> tuple[Decimal | None, str, str, str, dt.datetime | None]:
-    """``score_measures`` for the recompute, straight to the stored JSON texts.
+    """``score_measures`` for the recompute, straight to the stored JSON texts (lean components).
 
     The same sums in the same order as ``score_measures`` (and ``weighted_score``), so the
-    scores are identical; a test compares the two.
+    scores are identical; a test compares the two, components expanded with the rules.
     """
     points = [c.points(r.value) if r is not None else None for c, r in zip(compiled, readings, strict=True)]
     total_weight, total = ZERO, ZERO
@@ -463,23 +465,35 @@ def _score_row(
     for c, r, p in zip(compiled, readings, points, strict=True):
         if r is None:
             missing.append(c.rule.key)
-            parts.append(f'{c.head}, "raw": null, "points": null, "contribution": null, "data_at": null}}')
+            parts.append(f"{c.head}null, null, null, null]")
             continue
         contribution = c.rule.weight * p / total_weight
         at = r.data_at
         if at is not None and (newest is None or at > newest):
             newest = at
         parts.append(
-            f'{c.head}, "raw": {_json_text(_json_number(r.value))},'
-            f' "points": {_json_text(_json_number(p, HUNDREDTH))},'
-            f' "contribution": {_json_text(_json_number(contribution, HUNDREDTH))},'
-            f' "data_at": {json.dumps(at.isoformat()) if at is not None else "null"}}}'
+            f"{c.head}{_json_text(_json_number(r.value))},"
+            f" {_json_text(_json_number(p, HUNDREDTH))},"
+            f" {_json_text(_json_number(contribution, HUNDREDTH))},"
+            f" {json.dumps(at.isoformat()) if at is not None else 'null'}]"
         )
     groups = ", ".join(
         f"{json.dumps(g)}: {_json_text(_json_number(_rounded_share(t, w)) if w else None)}"
         for g, (w, t) in group_sums.items()
     )
     return score, f"[{', '.join(parts)}]", f"{{{groups}}}", json.dumps(missing), newest
+
+
+def _store_rules(active: Iterable[Scorecard], rules: Mapping[int, list[MeasureRule]]) -> None:
+    """Store each scorecard's rules once (the lean components this run writes refer to them).
+
+    Rewritten only when they differ (a version's measures do not change once it is active).
+    """
+    for scorecard in active:
+        heads = json.loads(json.dumps([rule_head(rule) for rule in rules[scorecard.pk]]))
+        if scorecard.rules != heads:
+            Scorecard.objects.filter(pk=scorecard.pk).update(rules=heads)
+            scorecard.rules = heads
 
 
 class _CopyWriter:
@@ -564,6 +578,7 @@ def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = N
         active = list(Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).prefetch_related("measures"))
         pick = scorecard_picker(active)
         rules = {s.pk: rules_of(s) for s in active}
+        _store_rules(active, rules)
         compiled = {
             pk: [_CompiledRule(rule) for rule in scorecard_rules] for pk, scorecard_rules in rules.items()
         }

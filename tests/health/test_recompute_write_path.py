@@ -8,13 +8,14 @@ from decimal import Decimal
 import pytest
 
 from health.metrics import Reading
-from health.models import HealthScore
+from health.models import HealthScore, expand_components
 from health.scoring import (
     MeasureRule,
     _CompiledRule,
     _score_row,
     recompute_health,
     reproduce_score,
+    rule_head,
     score_measures,
 )
 from tests.health.conftest import T, events
@@ -56,6 +57,7 @@ def as_stored(scored) -> tuple:
 
 def test_the_fast_scoring_matches_score_measures_on_random_readings():
     compiled = [_CompiledRule(rule) for rule in RULES]
+    heads = json.loads(json.dumps([rule_head(rule) for rule in RULES]))  # as the scorecard stores them
     rng = random.Random(7)
     when = dt.datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
     for _ in range(2000):
@@ -70,7 +72,8 @@ def test_the_fast_scoring_matches_score_measures_on_random_readings():
         ]
         expected = as_stored(score_measures(RULES, {r.key: v for r, v in zip(RULES, readings, strict=True)}))
         score, components, groups, missing, data_at = _score_row(compiled, readings)
-        assert (score, json.loads(components), json.loads(groups), json.loads(missing), data_at) == expected
+        full = expand_components(json.loads(components), lambda: heads)
+        assert (score, full, json.loads(groups), json.loads(missing), data_at) == expected
 
 
 def test_a_rerun_at_the_same_time_replaces_the_rows_and_scores_reproduce(db):
