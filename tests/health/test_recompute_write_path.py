@@ -105,3 +105,15 @@ def test_recompute_of_a_subset_scores_only_those_accounts(db, size):
     changes = recompute_health(now=T, accounts=Account.objects.filter(pk=accounts[1].pk))
     assert changes.accounts == 1
     assert list(HealthScore.objects.values_list("account_id", flat=True)) == [accounts[1].pk]
+
+
+def test_remembered_values_give_what_each_row_would_give():
+    """The memo is keyed by value: 8 then 8.00 (equal, another exponent) must store the same texts."""
+    compiled = [_CompiledRule(rule) for rule in RULES]
+    heads = json.loads(json.dumps([rule_head(rule) for rule in RULES]))
+    for raw in ("8", "8.00", "8.0000", "2.5", "2.50", "-0", "0"):
+        readings = [Reading(Decimal(raw), None)] * len(RULES)
+        expected = as_stored(score_measures(RULES, {r.key: v for r, v in zip(RULES, readings, strict=True)}))
+        score, components, groups, missing, data_at = _score_row(compiled, readings)
+        full = expand_components(json.loads(components), lambda: heads)
+        assert (score, full, json.loads(groups), json.loads(missing), data_at) == expected
