@@ -623,6 +623,12 @@ def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = N
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     postgres = connection.vendor == "postgresql"
+    active = list(Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).prefetch_related("measures"))
+    pick = scorecard_picker(active)
+    rules = {s.pk: rules_of(s) for s in active}
+    # Before the run's transaction: the scorecards' rows are then not locked while it runs (the
+    # rules depend only on the version's measures, so storing them early is harmless).
+    _store_rules(active, rules)
     with transaction.atomic():
         if postgres:
             with connection.cursor() as cursor:
@@ -630,10 +636,6 @@ def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = N
                 # streamed (server-side) cursors must be planned for all rows, not the first.
                 cursor.execute("SET LOCAL jit = off")
                 cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
-        active = list(Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).prefetch_related("measures"))
-        pick = scorecard_picker(active)
-        rules = {s.pk: rules_of(s) for s in active}
-        _store_rules(active, rules)
         compiled = {
             pk: [_CompiledRule(rule) for rule in scorecard_rules] for pk, scorecard_rules in rules.items()
         }
