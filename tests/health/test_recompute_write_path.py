@@ -117,3 +117,23 @@ def test_remembered_values_give_what_each_row_would_give():
         score, components, groups, missing, data_at = _score_row(compiled, readings)
         full = expand_components(json.loads(components), lambda: heads)
         assert (score, full, json.loads(groups), json.loads(missing), data_at) == expected
+
+
+def test_the_accounts_follow_each_run_when_only_some_scores_move(linear_logins):
+    """Accounts whose score did not move are skipped by the update; the others take the new one."""
+    from accounts.models import Account
+    from tests.factories import AccountFactory
+
+    moving, steady = AccountFactory(external_id="moving"), AccountFactory(external_id="steady")
+    events(moving, ("login", "2026-03-09 10:00", None, None))
+    events(steady, *[("login", f"2026-03-0{d} 10:00", None, None) for d in (5, 6)])
+    recompute_health(now=T)
+    events(moving, *[("login", f"2026-03-0{d} 11:00", None, None) for d in (6, 7, 8)])
+    recompute_health(now=T + dt.timedelta(hours=1))
+    both = Account.objects.filter(pk__in=[moving.pk, steady.pk])
+    rows = dict(both.values_list("external_id", "health_score"))
+    assert rows == {"moving": Decimal("40.0"), "steady": Decimal("20.0")}
+    Account.objects.filter(pk=steady.pk).update(health_score=None, health_band=None)  # out of step
+    recompute_health(now=T + dt.timedelta(hours=2))
+    steady.refresh_from_db()
+    assert (steady.health_score, steady.health_band) == (Decimal("20.0"), "red")
