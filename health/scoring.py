@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.locking import step_lock
 from accounts.models import Account, Event, SurveyResponse, Ticket, Touchpoint
-from health.metrics import METRICS, MetricCache, Reading, compute, stream
+from health.metrics import METRICS, MetricCache, Reading, compute, streams
 from health.models import HealthScore, Override, Scorecard
 
 ONE_DECIMAL = Decimal("0.1")
@@ -645,10 +645,11 @@ def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = N
         overrides = live_overrides(now=now)
         cache = MetricCache()
         specs = {rule.spec: rule for scorecard_rules in rules.values() for rule in scorecard_rules}
-        readings = {
-            spec: _Readings(stream(rule.metric, rule.params, as_of=now, accounts=scope, cache=cache))
-            for spec, rule in specs.items()
-        }
+        # One stream per distinct metric; metrics reading the same source share one query.
+        requested = streams(
+            [(rule.metric, rule.params) for rule in specs.values()], as_of=now, accounts=scope, cache=cache
+        )
+        readings = {spec: _Readings(rows) for spec, rows in zip(specs, requested, strict=True)}
         sources = {pk: [readings[c.rule.spec] for c in measures] for pk, measures in compiled.items()}
         writer = (_CopyWriter if postgres else _OrmWriter)(now, scope)
         changes, band_changes, bands, batch, scored_count = [], [], Counter(), [], 0
