@@ -22,8 +22,10 @@ from django.db.models import (
     Count,
     DecimalField,
     Max,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
 )
@@ -255,13 +257,8 @@ def usage_trend(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]
 def days_since_last_event(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None
 ) -> Stream:
-    rows = _by_account(
-        Event.objects.filter(account_id__in=_scope_ids(accounts), name=params["event"], occurred_at__lt=as_of)
-        .values("account_id")
-        .annotate(last=Max("occurred_at"))
-        .values_list("account_id", "last")
-    )
-    return ((pk, Reading(_days_between(last, as_of), last)) for pk, last in rows)
+    events = Event.objects.filter(account_id=OuterRef("pk"), name=params["event"], occurred_at__lt=as_of)
+    return _newest_of_each(accounts, events, as_of)
 
 
 def active_contacts(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
@@ -487,13 +484,24 @@ def _iso_date(value: Any) -> dt.date | None:
 def days_since_touchpoint(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None
 ) -> Stream:
-    rows = _by_account(
-        Touchpoint.objects.filter(account_id__in=_scope_ids(accounts), occurred_at__lt=as_of)
-        .values("account_id")
-        .annotate(last=Max("occurred_at"))
-        .values_list("account_id", "last")
+    touchpoints = Touchpoint.objects.filter(account_id=OuterRef("pk"), occurred_at__lt=as_of)
+    return _newest_of_each(accounts, touchpoints, as_of)
+
+
+def _newest_of_each(accounts: QuerySet[Account], rows: QuerySet, as_of: dt.datetime) -> Stream:
+    """Days since each account's newest row of ``rows`` (correlated to the account), by account.
+
+    One query: for each account, its newest row is one step down the (account, ..., time) index,
+    so the accounts' whole histories are not read and grouped (a GROUP BY with MAX read every
+    login of every account). Accounts without such a row have no reading.
+    """
+    newest = Subquery(rows.order_by("-occurred_at").values("occurred_at")[:1])
+    scoped = accounts.order_by("pk").annotate(newest=newest).values_list("pk", "newest")
+    return (
+        (pk, Reading(_days_between(last, as_of), last))
+        for pk, last in scoped.iterator(chunk_size=STREAM_CHUNK)
+        if last is not None
     )
-    return ((pk, Reading(_days_between(last, as_of), last)) for pk, last in rows)
 
 
 EVENT = Param("event", "event")

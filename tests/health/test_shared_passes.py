@@ -8,8 +8,9 @@ import datetime as dt
 import random
 
 import pytest
+from django.db.models import Max
 
-from accounts.models import Account
+from accounts.models import Account, Event
 from health.metrics import METRICS, streams
 from tests.factories import AccountFactory
 from tests.health.conftest import at, events
@@ -85,3 +86,18 @@ def test_window_metrics_of_one_computation_are_one_query(busy_accounts, django_a
     with django_assert_num_queries(1):
         results = [list(s) for s in streams(window_requests, as_of=AS_OF[0])]
     assert len(results) == len(window_requests)
+
+
+@pytest.mark.parametrize("as_of", AS_OF)
+def test_days_since_last_event_is_each_accounts_newest_event_before_t(busy_accounts, as_of):
+    newest = dict(
+        Event.objects.filter(name="login", occurred_at__lt=as_of)
+        .values("account_id")
+        .annotate(last=Max("occurred_at"))
+        .values_list("account_id", "last")
+    )
+    readings = list(streams([("days_since_last_event", {"event": "login"})], as_of=as_of)[0])
+    assert [pk for pk, _ in readings] == sorted(newest)  # by account, only accounts with a login
+    for pk, reading in readings:
+        assert reading.data_at == newest[pk]
+        assert reading.value == (as_of - newest[pk]) // dt.timedelta(days=1)
