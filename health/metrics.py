@@ -662,23 +662,22 @@ def _window_filter(window: _Window) -> tuple[str, list]:
     return f"name = %s AND ({' OR '.join(terms) or 'false'})", params
 
 
-def _window_columns(window: _Window, flag: str) -> tuple[str, list]:
-    """``aggregate, newest input`` of one window over the shared rows (``flag``: its rows).
+def _window_aggregate(window: _Window, flag: str) -> tuple[str, list]:
+    """The aggregate of one window over the shared rows (``flag``: the column marking its rows).
 
     No ``COUNT(DISTINCT day)``, so the planner may hash the groups: a rollup row is one account's
     day of one name (unique), and each partial part counts as the one day it starts on when it
     holds an event, as in ``_window_rows``.
     """
-    newest = f"MAX(at) FILTER (WHERE {flag})"
     if window.aggregate == "SUM(v)":
-        return f"COALESCE(SUM(v) FILTER (WHERE {flag}), 0), {newest}", []
+        return f"COALESCE(SUM(v) FILTER (WHERE {flag}), 0)", []
     if window.aggregate == "SUM(n)":
-        return f"SUM(n) FILTER (WHERE {flag}), {newest}", []
+        return f"SUM(n) FILTER (WHERE {flag})", []
     days, params = f"COUNT(*) FILTER (WHERE {flag} AND rollup)", []
     for part_start, part_end in _split(window.start, window.end)[2]:
         days += f" + COALESCE(MAX(1) FILTER (WHERE {flag} AND NOT rollup AND at >= %s AND at < %s), 0)"
         params += [part_start, part_end]
-    return f"{days}, {newest}", params
+    return days, params
 
 
 def _shared_window_rows(windows: list[_Window], scope: tuple[str, list]) -> tuple[str, list]:
@@ -717,13 +716,31 @@ def _shared_window_rows(windows: list[_Window], scope: tuple[str, list]) -> tupl
     return " UNION ALL ".join(branches), params
 
 
-def _window_reading(metric_key: str, columns: tuple) -> Reading | None:
-    """One account's reading of a window metric from its windows' columns (None: no reading)."""
+def _window_reading(metric_key: str, values: tuple) -> Reading | None:
+    """One account's reading of a window metric from its columns (None: no reading)."""
     if metric_key == "usage_trend":
-        n, at, b, _ = columns
+        n, b, at = values
         return Reading(_quantized(Decimal(n or 0) / Decimal(b)), at) if b else None
-    value, at = columns
+    value, at = values
     return Reading(Decimal(value), at) if value else None
+
+
+class _Columns:
+    """The select list of the shared query, each distinct expression once (metrics share them)."""
+
+    def __init__(self) -> None:
+        self.index: dict[tuple, int] = {}
+        self.sql: list[str] = []
+        self.params: list = []
+
+    def add(self, sql: str, params: list) -> int:
+        """The row position of ``sql`` (1 onwards: 0 is the account id), added if new."""
+        key = (sql, tuple(params))
+        if key not in self.index:
+            self.index[key] = len(self.sql) + 1
+            self.sql.append(sql)
+            self.params += params
+        return self.index[key]
 
 
 def _shared_windows(
@@ -733,46 +750,45 @@ def _shared_windows(
 
     One GROUP BY account_id with an aggregate per window (``FILTER``), instead of a query per
     metric each reading the same rows again; each distinct window's condition is evaluated once
-    per row (a flag column). The rows are split back into one stream per metric (``tee``: the
-    recompute consumes them in step, account by account, so little is buffered).
+    per row (a flag column), and each distinct aggregate and newest time is selected once (the
+    timestamps are the costliest values to load). The rows are split back into one stream per
+    metric (``tee``: the recompute consumes them in step, account by account, so little is
+    buffered).
     """
     windows = [_windows_of(key, params, as_of) for key, params in requests]
-    flat = [w for request_windows in windows for w in request_windows]
-    rows_sql, rows_params = _shared_window_rows(flat, _scope_sql(accounts))
-    flags: dict[tuple, str] = {}
-    flag_sql, flag_params = [], []
-    for window in flat:
+    rows_sql, rows_params = _shared_window_rows([w for ws in windows for w in ws], _scope_sql(accounts))
+    flags, flag_sql, flag_params = {}, [], []
+    for window in (w for ws in windows for w in ws):
         if (window.name, window.start, window.end) not in flags:
-            flags[window.name, window.start, window.end] = f"w{len(flags)}"
+            flags[window.name, window.start, window.end] = flag = f"w{len(flags)}"
             condition, params = _window_filter(window)
-            flag_sql.append(f"({condition}) AS w{len(flags) - 1}")
+            flag_sql.append(f"({condition}) AS {flag}")
             flag_params += params
-    columns, column_params = [], []
-    for window in flat:
-        sql, params = _window_columns(window, flags[window.name, window.start, window.end])
-        columns.append(sql)
-        column_params += params
+    columns, positions = _Columns(), []
+    for request_windows in windows:
+        request_flags = [flags[w.name, w.start, w.end] for w in request_windows]
+        values = [
+            columns.add(*_window_aggregate(w, f)) for w, f in zip(request_windows, request_flags, strict=True)
+        ]
+        # data_at: the newest input of the (first, current) window only
+        positions.append((*values, columns.add(f"MAX(at) FILTER (WHERE {request_flags[0]})", [])))
     rows = _stream(
-        f"SELECT account_id, {', '.join(columns)}"
+        f"SELECT account_id, {', '.join(columns.sql)}"
         f" FROM (SELECT account_id, n, v, at, rollup, {', '.join(flag_sql)} FROM ({rows_sql}) r) w"
         " GROUP BY account_id ORDER BY account_id",
-        column_params + flag_params + rows_params,
+        columns.params + flag_params + rows_params,
     )
-    offsets, at = [], 1
-    for request_windows in windows:
-        offsets.append((at, at + 2 * len(request_windows)))
-        at += 2 * len(request_windows)
     branches = itertools.tee(rows, len(requests)) if requests else ()
     return [
-        _split_stream(key, branch, first, last)
-        for (key, _), branch, (first, last) in zip(requests, branches, offsets, strict=True)
+        _split_stream(key, branch, at)
+        for (key, _), branch, at in zip(requests, branches, positions, strict=True)
     ]
 
 
-def _split_stream(metric_key: str, rows: Iterator[tuple], first: int, last: int) -> Stream:
-    """One metric's readings from the shared rows (its columns are ``row[first:last]``)."""
+def _split_stream(metric_key: str, rows: Iterator[tuple], positions: tuple[int, ...]) -> Stream:
+    """One metric's readings from the shared rows (its values are at ``positions``)."""
     for row in rows:
-        reading = _window_reading(metric_key, row[first:last])
+        reading = _window_reading(metric_key, tuple(row[i] for i in positions))
         if reading is not None:
             yield row[0], reading
 
