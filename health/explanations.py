@@ -16,9 +16,9 @@ def component_changes(current: HealthScore, previous: HealthScore | None) -> lis
     """Measures whose raw value moved between two scores, with the change in points."""
     if previous is None:
         return []
-    before = {c["measure"]: c for c in previous.components}
+    before = {c["measure"]: c for c in previous.full_components()}
     changes = []
-    for component in current.components:
+    for component in current.full_components():
         old = before.get(component["measure"], {})
         if old.get("raw") == component["raw"]:
             continue
@@ -91,7 +91,7 @@ def explain_health(*, account: Account, now: dt.datetime) -> dict[str, Any]:
                 "contribution": c["contribution"],
                 "data_at": c["data_at"],
             }
-            for c in current.components
+            for c in current.full_components()
         ],
         "groups": current.groups,
         "missing": current.missing,

@@ -10,6 +10,7 @@ score); a count over a window with nothing in it reads 0 (``Metric.empty``).
 """
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,8 +22,10 @@ from django.db.models import (
     Count,
     DecimalField,
     Max,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
 )
@@ -254,13 +257,8 @@ def usage_trend(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]
 def days_since_last_event(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None
 ) -> Stream:
-    rows = _by_account(
-        Event.objects.filter(account_id__in=_scope_ids(accounts), name=params["event"], occurred_at__lt=as_of)
-        .values("account_id")
-        .annotate(last=Max("occurred_at"))
-        .values_list("account_id", "last")
-    )
-    return ((pk, Reading(_days_between(last, as_of), last)) for pk, last in rows)
+    events = Event.objects.filter(account_id=OuterRef("pk"), name=params["event"], occurred_at__lt=as_of)
+    return _newest_of_each(accounts, events, as_of)
 
 
 def active_contacts(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
@@ -486,13 +484,24 @@ def _iso_date(value: Any) -> dt.date | None:
 def days_since_touchpoint(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None
 ) -> Stream:
-    rows = _by_account(
-        Touchpoint.objects.filter(account_id__in=_scope_ids(accounts), occurred_at__lt=as_of)
-        .values("account_id")
-        .annotate(last=Max("occurred_at"))
-        .values_list("account_id", "last")
+    touchpoints = Touchpoint.objects.filter(account_id=OuterRef("pk"), occurred_at__lt=as_of)
+    return _newest_of_each(accounts, touchpoints, as_of)
+
+
+def _newest_of_each(accounts: QuerySet[Account], rows: QuerySet, as_of: dt.datetime) -> Stream:
+    """Days since each account's newest row of ``rows`` (correlated to the account), by account.
+
+    One query: for each account, its newest row is one step down the (account, ..., time) index,
+    so the accounts' whole histories are not read and grouped (a GROUP BY with MAX read every
+    login of every account). Accounts without such a row have no reading.
+    """
+    newest = Subquery(rows.order_by("-occurred_at").values("occurred_at")[:1])
+    scoped = accounts.order_by("pk").annotate(newest=newest).values_list("pk", "newest")
+    return (
+        (pk, Reading(_days_between(last, as_of), last))
+        for pk, last in scoped.iterator(chunk_size=STREAM_CHUNK)
+        if last is not None
     )
-    return ((pk, Reading(_days_between(last, as_of), last)) for pk, last in rows)
 
 
 EVENT = Param("event", "event")
@@ -603,7 +612,210 @@ def stream(
     cache: MetricCache | None = None,
 ) -> Stream:
     """Like ``compute``, as ``(account id, reading)`` pairs in ascending account id, read lazily."""
+    return streams([(metric_key, params)], as_of=as_of, accounts=accounts, cache=cache)[0]
+
+
+# --- shared passes: the event-window metrics of one computation in one query -----------------
+
+# The metrics read from whole days of the rollup plus the partial days of the raw events; on
+# PostgreSQL, all of them in one computation are read by one query (see ``streams``).
+WINDOW_METRICS = {"event_count", "active_days", "event_value_sum", "usage_trend"}
+
+
+@dataclass(frozen=True)
+class _Window:
+    """One event window of a request: its name, bounds, and the SQL aggregate it reads."""
+
+    name: str
+    start: dt.datetime
+    end: dt.datetime
+    aggregate: str  # "SUM(n)", "COUNT(DISTINCT day)" or "SUM(v)"
+
+
+def _windows_of(metric_key: str, params: dict, as_of: dt.datetime) -> list[_Window]:
+    """The windows a window metric reads: one, or two for ``usage_trend`` (now, then before)."""
+    span = params["days"] * DAY
+    name = params["event"]
+    if metric_key == "usage_trend":
+        return [
+            _Window(name, as_of - span, as_of, "SUM(n)"),
+            _Window(name, as_of - 2 * span, as_of - span, "SUM(n)"),
+        ]
+    aggregate = {"event_count": "SUM(n)", "active_days": "COUNT(DISTINCT day)", "event_value_sum": "SUM(v)"}
+    return [_Window(name, as_of - span, as_of, aggregate[metric_key])]
+
+
+def _window_filter(window: _Window) -> tuple[str, list]:
+    """The condition picking the rows of ``window`` among the shared rows.
+
+    The same split as ``_window_rows``: whole days from the rollup, the partial days at either end
+    from the raw events.
+    """
+    first_day, end_day, parts = _split(window.start, window.end)
+    terms, params = [], [window.name]
+    if first_day < end_day:
+        terms.append("rollup AND day >= %s AND day < %s")
+        params += [first_day, end_day]
+    for part_start, part_end in parts:
+        terms.append("NOT rollup AND at >= %s AND at < %s")
+        params += [part_start, part_end]
+    return f"name = %s AND ({' OR '.join(terms) or 'false'})", params
+
+
+def _window_aggregate(window: _Window, flag: str) -> tuple[str, list]:
+    """The aggregate of one window over the shared rows (``flag``: the column marking its rows).
+
+    No ``COUNT(DISTINCT day)``, so the planner may hash the groups: a rollup row is one account's
+    day of one name (unique), and each partial part counts as the one day it starts on when it
+    holds an event, as in ``_window_rows``.
+    """
+    if window.aggregate == "SUM(v)":
+        return f"COALESCE(SUM(v) FILTER (WHERE {flag}), 0)", []
+    if window.aggregate == "SUM(n)":
+        return f"SUM(n) FILTER (WHERE {flag})", []
+    days, params = f"COUNT(*) FILTER (WHERE {flag} AND rollup)", []
+    for part_start, part_end in _split(window.start, window.end)[2]:
+        days += f" + COALESCE(MAX(1) FILTER (WHERE {flag} AND NOT rollup AND at >= %s AND at < %s), 0)"
+        params += [part_start, part_end]
+    return days, params
+
+
+def _shared_window_rows(windows: list[_Window], scope: tuple[str, list]) -> tuple[str, list]:
+    """Every row any of ``windows`` reads, once: rows ``(account_id, name, n, v, at, day, rollup)``.
+
+    The rollup's whole days of all the windows' names over the span of their whole days, and the
+    raw events of those names in any of their partial parts.
+    """
+    scope_sql, scope_params = scope
+    names = sorted({w.name for w in windows})
+    splits = [_split(w.start, w.end) for w in windows]
+    whole = [(first, end) for first, end, _ in splits if first < end]
+    parts = sorted({part for _, _, window_parts in splits for part in window_parts})
+    branches, params = [], []
+    if whole:
+        branches.append(
+            f"SELECT account_id, name, count AS n, value_sum AS v, (day::timestamp AT TIME ZONE 'UTC') AS at,"
+            f" day, true AS rollup FROM {EventDaily._meta.db_table}"
+            f" WHERE name = ANY(%s) AND day >= %s AND day < %s AND count > 0 AND account_id IN ({scope_sql})"
+        )
+        params += [names, min(f for f, _ in whole), max(e for _, e in whole), *scope_params]
+    if parts:
+        ranges = " OR ".join(["occurred_at >= %s AND occurred_at < %s"] * len(parts))
+        branches.append(
+            "SELECT account_id, name, 1 AS n, value AS v, occurred_at AS at, NULL::date AS day,"
+            f" false AS rollup FROM {Event._meta.db_table}"
+            f" WHERE name = ANY(%s) AND ({ranges}) AND account_id IN ({scope_sql})"
+        )
+        params += [names, *(bound for part in parts for bound in part), *scope_params]
+    if not branches:
+        return (
+            "SELECT NULL::bigint AS account_id, NULL::varchar AS name, 0 AS n, NULL::numeric AS v,"
+            " NULL::timestamptz AS at, NULL::date AS day, false AS rollup WHERE false",
+            [],
+        )
+    return " UNION ALL ".join(branches), params
+
+
+def _window_reading(metric_key: str, values: tuple) -> Reading | None:
+    """One account's reading of a window metric from its columns (None: no reading)."""
+    if metric_key == "usage_trend":
+        n, b, at = values
+        return Reading(_quantized(Decimal(n or 0) / Decimal(b)), at) if b else None
+    value, at = values
+    return Reading(Decimal(value), at) if value else None
+
+
+class _Columns:
+    """The select list of the shared query, each distinct expression once (metrics share them)."""
+
+    def __init__(self) -> None:
+        self.index: dict[tuple, int] = {}
+        self.sql: list[str] = []
+        self.params: list = []
+
+    def add(self, sql: str, params: list) -> int:
+        """The row position of ``sql`` (1 onwards: 0 is the account id), added if new."""
+        key = (sql, tuple(params))
+        if key not in self.index:
+            self.index[key] = len(self.sql) + 1
+            self.sql.append(sql)
+            self.params += params
+        return self.index[key]
+
+
+def _shared_windows(
+    requests: list[tuple[str, dict]], as_of: dt.datetime, accounts: QuerySet[Account]
+) -> list[Stream]:
+    """The streams of several window metrics from ONE pass over the rollup and the raw events.
+
+    One GROUP BY account_id with an aggregate per window (``FILTER``), instead of a query per
+    metric each reading the same rows again; each distinct window's condition is evaluated once
+    per row (a flag column), and each distinct aggregate and newest time is selected once (the
+    timestamps are the costliest values to load). The rows are split back into one stream per
+    metric (``tee``: the recompute consumes them in step, account by account, so little is
+    buffered).
+    """
+    windows = [_windows_of(key, params, as_of) for key, params in requests]
+    rows_sql, rows_params = _shared_window_rows([w for ws in windows for w in ws], _scope_sql(accounts))
+    flags, flag_sql, flag_params = {}, [], []
+    for window in (w for ws in windows for w in ws):
+        if (window.name, window.start, window.end) not in flags:
+            flags[window.name, window.start, window.end] = flag = f"w{len(flags)}"
+            condition, params = _window_filter(window)
+            flag_sql.append(f"({condition}) AS {flag}")
+            flag_params += params
+    columns, positions = _Columns(), []
+    for request_windows in windows:
+        request_flags = [flags[w.name, w.start, w.end] for w in request_windows]
+        values = [
+            columns.add(*_window_aggregate(w, f)) for w, f in zip(request_windows, request_flags, strict=True)
+        ]
+        # data_at: the newest input of the (first, current) window only
+        positions.append((*values, columns.add(f"MAX(at) FILTER (WHERE {request_flags[0]})", [])))
+    rows = _stream(
+        f"SELECT account_id, {', '.join(columns.sql)}"
+        f" FROM (SELECT account_id, n, v, at, rollup, {', '.join(flag_sql)} FROM ({rows_sql}) r) w"
+        " GROUP BY account_id ORDER BY account_id",
+        columns.params + flag_params + rows_params,
+    )
+    branches = itertools.tee(rows, len(requests)) if requests else ()
+    return [
+        _split_stream(key, branch, at)
+        for (key, _), branch, at in zip(requests, branches, positions, strict=True)
+    ]
+
+
+def _split_stream(metric_key: str, rows: Iterator[tuple], positions: tuple[int, ...]) -> Stream:
+    """One metric's readings from the shared rows (its values are at ``positions``)."""
+    for row in rows:
+        reading = _window_reading(metric_key, tuple(row[i] for i in positions))
+        if reading is not None:
+            yield row[0], reading
+
+
+def streams(
+    requests: list[tuple[str, dict]],
+    *,
+    as_of: dt.datetime,
+    accounts: QuerySet[Account] | None = None,
+    cache: MetricCache | None = None,
+) -> list[Stream]:
+    """``stream`` of several ``(metric, params)`` at once, in order; metrics of a source share a pass.
+
+    On PostgreSQL the event-window metrics (``WINDOW_METRICS``) are read by one query together;
+    the others, and everything on SQLite, as ``stream`` reads them.
+    """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     scope = Account.objects.all() if accounts is None else accounts
-    return METRICS[metric_key].compute(params, as_of=as_of, accounts=scope, cache=cache)
+    shared = [] if _portable() else [i for i, (key, _) in enumerate(requests) if key in WINDOW_METRICS]
+    result: list[Stream | None] = [None] * len(requests)
+    if shared:
+        for i, window_stream in zip(
+            shared, _shared_windows([requests[i] for i in shared], as_of, scope), strict=True
+        ):
+            result[i] = window_stream
+    for i, (key, params) in enumerate(requests):
+        if result[i] is None:
+            result[i] = METRICS[key].compute(params, as_of=as_of, accounts=scope, cache=cache)
+    return result

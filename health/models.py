@@ -5,6 +5,8 @@ publishing the draft retires the old version, so every stored score points at th
 that made it. Each score also stores the raw inputs of its components, so it can be reproduced.
 """
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -42,6 +44,10 @@ class Scorecard(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # The fixed part of each measure as a score's components show it ({"measure", "label", "group",
+    # "metric", "params", "mapping", "weight"}), in order; written by the recompute that first
+    # scores with this version. Stored once here, so each score stores only its own values.
+    rules = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["segment", "-version"]
@@ -98,8 +104,11 @@ class HealthScore(models.Model):
     score = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
     computed_band = models.CharField(max_length=8, choices=Band.choices, blank=True)
     band = models.CharField(max_length=8, choices=Band.choices, blank=True, help_text="After any override.")
+    # Lean (the recompute): [[measure, raw, points, contribution, data_at], ...] in scorecard order,
+    # the rest of each component being the scorecard's ``rules``; or in full (older rows):
     # [{"measure", "label", "group", "metric", "params", "mapping", "weight", "raw", "points",
-    #   "contribution", "data_at"}], in scorecard order; "raw" is null for a missing measure.
+    #   "contribution", "data_at"}]. "raw" is null for a missing measure. Read it through
+    # ``full_components``, which gives the full form for both.
     components = models.JSONField(default=list)
     groups = models.JSONField(default=dict, help_text="Sub-score per measure group.")
     missing = models.JSONField(default=list)
@@ -123,6 +132,30 @@ class HealthScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.score} {self.band} @ {self.computed_at:%Y-%m-%d %H:%M}"
+
+    def full_components(self) -> list[dict]:
+        """The components in full (rules and values), whichever form they were stored in."""
+        return expand_components(self.components, lambda: scorecard_rules(self.scorecard))
+
+
+COMPONENT_VALUES = ("measure", "raw", "points", "contribution", "data_at")  # a lean component's items
+
+
+def scorecard_rules(scorecard: Scorecard) -> list[dict]:
+    """The scorecard's stored ``rules``; built from its measures if never stored (one query)."""
+    if scorecard.rules is not None:
+        return scorecard.rules
+    from health.scoring import rule_head, rules_of
+
+    return [rule_head(rule) for rule in rules_of(scorecard)]
+
+
+def expand_components(stored: list, rules: Callable[[], list[dict]]) -> list[dict]:
+    """Full components from stored ones: lean ones joined to their measure's rules by key."""
+    if not stored or isinstance(stored[0], dict):
+        return stored
+    heads = {head["measure"]: head for head in rules()}
+    return [{**heads[values[0]], **dict(zip(COMPONENT_VALUES, values, strict=True))} for values in stored]
 
 
 class Override(models.Model):

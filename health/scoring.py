@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.locking import step_lock
 from accounts.models import Account, Event, SurveyResponse, Ticket, Touchpoint
-from health.metrics import METRICS, MetricCache, Reading, compute, stream
+from health.metrics import METRICS, MetricCache, Reading, compute, streams
 from health.models import HealthScore, Override, Scorecard
 
 ONE_DECIMAL = Decimal("0.1")
@@ -185,11 +185,24 @@ def rules_of(scorecard: Scorecard) -> list[MeasureRule]:
     ]
 
 
+def rule_head(rule: MeasureRule) -> dict[str, Any]:
+    """The fixed part of a measure's stored component (the same for every score of the version)."""
+    return {
+        "measure": rule.key,
+        "label": rule.label,
+        "group": rule.group,
+        "metric": rule.metric,
+        "params": rule.params,
+        "mapping": rule.mapping,
+        "weight": _json_number(rule.weight),
+    }
+
+
 def reproduce_score(score: HealthScore) -> Decimal | None:
     """Recompute a stored score from the raw inputs and rules it stored (the audit of a score)."""
     parts = [
         (_decimal(c["weight"]), points_for(c["mapping"], _decimal(c["raw"])))
-        for c in score.components
+        for c in score.full_components()
         if c["raw"] is not None
     ]
     return weighted_score(parts)
@@ -390,27 +403,42 @@ def _json_text(value: int | float | None) -> str:
     return str(value) if isinstance(value, int) else float.__repr__(value)
 
 
-class _CompiledRule:
-    """A measure with its mapping's numbers converted once, for scoring many accounts."""
+MEMO_LIMIT = 4096  # values remembered per measure: raws repeat across accounts (counts, days)
 
-    __slots__ = ("empty", "first_points", "head", "rule", "span", "thresholds", "zero_at")
+
+class _CompiledRule:
+    """A measure with its mapping's numbers converted once, for scoring many accounts.
+
+    Points and the JSON text of a raw value and its points are remembered per raw value (and a
+    contribution's text per points and total weight), up to ``MEMO_LIMIT`` values each: most
+    accounts share a handful of raw values, so most rows cost a dictionary lookup, and memory
+    stays bounded whatever the number of accounts. Equal values give equal texts, so the result
+    is what computing each row would give.
+    """
+
+    __slots__ = (
+        "_by_raw",
+        "_contributions",
+        "empty",
+        "first_points",
+        "group_key",
+        "head",
+        "rule",
+        "span",
+        "thresholds",
+        "weight",
+        "zero_at",
+    )
 
     def __init__(self, rule: MeasureRule) -> None:
         self.rule = rule
+        self.weight = rule.weight
         empty = METRICS[rule.metric].empty
         self.empty = Reading(empty, None) if empty is not None else None
-        head = json.dumps(
-            {
-                "measure": rule.key,
-                "label": rule.label,
-                "group": rule.group,
-                "metric": rule.metric,
-                "params": rule.params,
-                "mapping": rule.mapping,
-                "weight": _json_number(rule.weight),
-            }
-        )
-        self.head = head[:-1]
+        self.head = f"[{json.dumps(rule.key)}, "  # a lean component: the rest is the scorecard's rules
+        self.group_key = json.dumps(rule.group)
+        self._by_raw: dict[Decimal, tuple[Decimal, str]] = {}
+        self._contributions: dict[tuple[Decimal, Decimal], str] = {}
         mapping = rule.mapping
         if mapping["type"] == "thresholds":
             self.thresholds = [(_decimal(v), _decimal(p)) for v, p in mapping["points"]]
@@ -432,6 +460,27 @@ class _CompiledRule:
             return points
         return HUNDRED * min(max((raw - self.zero_at) / self.span, ZERO), ONE)
 
+    def scored(self, raw: Decimal) -> tuple[Decimal, str]:
+        """The points of ``raw`` and the JSON text ``raw, points`` of a lean component."""
+        known = self._by_raw.get(raw)
+        if known is None:
+            points = self.points(raw)
+            text = f"{_json_text(_json_number(raw))}, {_json_text(_json_number(points, HUNDREDTH))}"
+            known = (points, text)
+            if len(self._by_raw) < MEMO_LIMIT:
+                self._by_raw[raw] = known
+        return known
+
+    def contribution(self, points: Decimal, total_weight: Decimal) -> str:
+        """The JSON text of weight * points / Σ weight, to the hundredth."""
+        key = (points, total_weight)
+        text = self._contributions.get(key)
+        if text is None:
+            text = _json_text(_json_number(self.weight * points / total_weight, HUNDREDTH))
+            if len(self._contributions) < MEMO_LIMIT:
+                self._contributions[key] = text
+        return text
+
 
 ZERO, ONE = Decimal(0), Decimal(1)
 
@@ -443,43 +492,57 @@ def _rounded_share(total: Decimal, weight: Decimal) -> Decimal:
 def _score_row(
     compiled: Sequence[_CompiledRule], readings: Sequence[Reading | None]
 ) -> tuple[Decimal | None, str, str, str, dt.datetime | None]:
-    """``score_measures`` for the recompute, straight to the stored JSON texts.
+    """``score_measures`` for the recompute, straight to the stored JSON texts (lean components).
 
     The same sums in the same order as ``score_measures`` (and ``weighted_score``), so the
-    scores are identical; a test compares the two.
+    scores are identical; a test compares the two, components expanded with the rules.
     """
-    points = [c.points(r.value) if r is not None else None for c, r in zip(compiled, readings, strict=True)]
     total_weight, total = ZERO, ZERO
     group_sums: dict[str, list[Decimal]] = {}
-    for c, p in zip(compiled, points, strict=True):
-        group = group_sums.setdefault(c.rule.group, [ZERO, ZERO])
-        if p is not None:
-            total_weight += c.rule.weight
-            total += c.rule.weight * p
-            group[0] += c.rule.weight
-            group[1] += c.rule.weight * p
+    scored = []
+    for c, r in zip(compiled, readings, strict=True):
+        group = group_sums.get(c.group_key)
+        if group is None:
+            group = group_sums[c.group_key] = [ZERO, ZERO]
+        if r is None:
+            scored.append(None)
+            continue
+        points, text = c.scored(r.value)
+        scored.append((points, text))
+        weighted = c.weight * points
+        total_weight += c.weight
+        total += weighted
+        group[0] += c.weight
+        group[1] += weighted
     score = _rounded_share(total, total_weight) if total_weight else None
     parts, missing, newest = [], [], None
-    for c, r, p in zip(compiled, readings, points, strict=True):
-        if r is None:
+    for c, r, known in zip(compiled, readings, scored, strict=True):
+        if known is None:
             missing.append(c.rule.key)
-            parts.append(f'{c.head}, "raw": null, "points": null, "contribution": null, "data_at": null}}')
+            parts.append(f"{c.head}null, null, null, null]")
             continue
-        contribution = c.rule.weight * p / total_weight
         at = r.data_at
         if at is not None and (newest is None or at > newest):
             newest = at
-        parts.append(
-            f'{c.head}, "raw": {_json_text(_json_number(r.value))},'
-            f' "points": {_json_text(_json_number(p, HUNDREDTH))},'
-            f' "contribution": {_json_text(_json_number(contribution, HUNDREDTH))},'
-            f' "data_at": {json.dumps(at.isoformat()) if at is not None else "null"}}}'
-        )
+        at_text = f'"{at.isoformat()}"' if at is not None else "null"  # isoformat needs no escaping
+        parts.append(f"{c.head}{known[1]}, {c.contribution(known[0], total_weight)}, {at_text}]")
     groups = ", ".join(
-        f"{json.dumps(g)}: {_json_text(_json_number(_rounded_share(t, w)) if w else None)}"
+        f"{g}: {_json_text(_json_number(_rounded_share(t, w)) if w else None)}"
         for g, (w, t) in group_sums.items()
     )
     return score, f"[{', '.join(parts)}]", f"{{{groups}}}", json.dumps(missing), newest
+
+
+def _store_rules(active: Iterable[Scorecard], rules: Mapping[int, list[MeasureRule]]) -> None:
+    """Store each scorecard's rules once (the lean components this run writes refer to them).
+
+    Rewritten only when they differ (a version's measures do not change once it is active).
+    """
+    for scorecard in active:
+        heads = json.loads(json.dumps([rule_head(rule) for rule in rules[scorecard.pk]]))
+        if scorecard.rules != heads:
+            Scorecard.objects.filter(pk=scorecard.pk).update(rules=heads)
+            scorecard.rules = heads
 
 
 class _CopyWriter:
@@ -502,11 +565,17 @@ class _CopyWriter:
                 copy.write_row((*row, self.now))
 
     def finish(self) -> None:
+        """Copy the new scores onto the accounts; rows already holding them are not rewritten.
+
+        Most scores do not move between runs: skipping those saves a new row version (and its
+        index entries and WAL) per unchanged account.
+        """
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {Account._meta.db_table} AS a SET health_score = h.score,"
                 " health_band = NULLIF(h.band, '')"
-                f" FROM {HealthScore._meta.db_table} AS h WHERE h.computed_at = %s AND a.id = h.account_id",
+                f" FROM {HealthScore._meta.db_table} AS h WHERE h.computed_at = %s AND a.id = h.account_id"
+                " AND (a.health_score, a.health_band) IS DISTINCT FROM (h.score, NULLIF(h.band, ''))",
                 [self.now],
             )
 
@@ -554,6 +623,12 @@ def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = N
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     postgres = connection.vendor == "postgresql"
+    active = list(Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).prefetch_related("measures"))
+    pick = scorecard_picker(active)
+    rules = {s.pk: rules_of(s) for s in active}
+    # Before the run's transaction: the scorecards' rows are then not locked while it runs (the
+    # rules depend only on the version's measures, so storing them early is harmless).
+    _store_rules(active, rules)
     with transaction.atomic():
         if postgres:
             with connection.cursor() as cursor:
@@ -561,9 +636,6 @@ def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = N
                 # streamed (server-side) cursors must be planned for all rows, not the first.
                 cursor.execute("SET LOCAL jit = off")
                 cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
-        active = list(Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).prefetch_related("measures"))
-        pick = scorecard_picker(active)
-        rules = {s.pk: rules_of(s) for s in active}
         compiled = {
             pk: [_CompiledRule(rule) for rule in scorecard_rules] for pk, scorecard_rules in rules.items()
         }
@@ -573,10 +645,11 @@ def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = N
         overrides = live_overrides(now=now)
         cache = MetricCache()
         specs = {rule.spec: rule for scorecard_rules in rules.values() for rule in scorecard_rules}
-        readings = {
-            spec: _Readings(stream(rule.metric, rule.params, as_of=now, accounts=scope, cache=cache))
-            for spec, rule in specs.items()
-        }
+        # One stream per distinct metric; metrics reading the same source share one query.
+        requested = streams(
+            [(rule.metric, rule.params) for rule in specs.values()], as_of=now, accounts=scope, cache=cache
+        )
+        readings = {spec: _Readings(rows) for spec, rows in zip(specs, requested, strict=True)}
         sources = {pk: [readings[c.rule.spec] for c in measures] for pk, measures in compiled.items()}
         writer = (_CopyWriter if postgres else _OrmWriter)(now, scope)
         changes, band_changes, bands, batch, scored_count = [], [], Counter(), [], 0

@@ -31,7 +31,7 @@ def test_backfill_scores_past_midnights_once_with_what_was_known_then(db):
     assert set(history) == set(dates)
 
     def raw(score, measure):
-        return next(c["raw"] for c in score.components if c["measure"] == measure)
+        return next(c["raw"] for c in score.full_components() if c["measure"] == measure)
 
     # The logins of the last four days were not known at any backfilled date; now they are.
     assert [raw(history[when], "login_days") for when in dates] == [0, 0, 0, 0]

@@ -117,7 +117,8 @@ def test_recompute_scores_accounts_writes_history_and_the_account_row(linear_log
     assert account.health_band == "green"
     score = HealthScore.objects.get(account=account)
     assert score.scorecard == linear_logins
-    assert score.components[0]["raw"] == 8 and score.components[0]["points"] == 80
+    (component, *_) = score.full_components()
+    assert component["raw"] == 8 and component["points"] == 80 and component["label"]
     assert reproduce_score(score) == score.score
     assert changes.accounts == Account.objects.filter(status="active").count()
     assert [(c.account_id, c.from_band, c.to_band) for c in changes.entered("green")] == [
