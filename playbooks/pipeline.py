@@ -125,7 +125,8 @@ def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[s
     Each step's run is recorded (``accounts.steps``) for the ops status page and the metrics.
     ``full=False`` rescores only the accounts whose inputs changed since the previous recompute,
     and those the journeys step just moved (``health.scoring.recompute_changed``), and evaluates
-    the playbooks over the accounts changed since their previous evaluation (``changed_scope``).
+    the playbooks over the accounts changed since their previous evaluation (``changed_scope``),
+    and leaves the insights step (RFM, CLV, lifecycle) to the full runs.
     """
     from health.scoring import RECOMPUTE_STEP, run_recompute_step
     from insights.recompute import STEP_LOCK as INSIGHTS_STEP
@@ -137,9 +138,11 @@ def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[s
     with recorded(JOURNEYS_STEP) as run:
         journeys = run_evaluation_step(now=now)
         run.done(journeys.counts() if journeys is not None else None)
-    with recorded(INSIGHTS_STEP) as run:
-        insights = run_insights_step(now=now)
-        run.done(insights.counts() if insights is not None else None)
+    insights = None
+    if full:  # RFM ranks every account against all the others: a daily figure (see run_pipeline_task)
+        with recorded(INSIGHTS_STEP) as run:
+            insights = run_insights_step(now=now)
+            run.done(insights.counts() if insights is not None else None)
     with recorded(RECOMPUTE_STEP) as run:
         moved = (
             {c.account_id for c in journeys.stages_entered}
@@ -156,7 +159,9 @@ def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[s
     delivery = run_delivery_step()
     return {
         "journeys": journeys.counts() if journeys is not None else "skipped (locked)",
-        "insights": insights.counts() if insights is not None else "skipped (locked)",
+        "insights": (
+            insights.counts() if insights is not None else "skipped (locked)" if full else "full runs only"
+        ),
         "health": health.counts() if health is not None else "skipped (locked)",
         "playbooks": playbooks.counts() if playbooks is not None else "skipped (locked)",
         "delivery": delivery,

@@ -253,3 +253,18 @@ def test_value_and_rfm_reports_from_the_stored_values(value_settings):
         "hibernating": 0,
         "lost": 1,
     }
+
+
+def test_the_incremental_pipeline_leaves_the_insights_to_the_full_runs(value_settings):
+    from accounts.models import StepRun
+
+    five_buyers()
+    run_pipeline(now=T)
+    computed = set(AccountValue.objects.values_list("computed_at", flat=True))
+
+    result = run_pipeline(now=T + HOUR, full=False)
+
+    assert result["insights"] == "full runs only"
+    assert set(AccountValue.objects.values_list("computed_at", flat=True)) == computed
+    assert StepRun.objects.filter(step="insights.recompute").count() == 1
+    assert run_pipeline(now=T + 2 * HOUR)["insights"]["accounts"] == 5
