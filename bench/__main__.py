@@ -316,8 +316,8 @@ def _bench_sizes(results: Results, *, now: dt.datetime) -> None:
 
 def _bench_pipeline(results: Results, *, now: dt.datetime) -> None:
     from accounts.ingestion import ingest_events
-    from accounts.models import Account
-    from playbooks.pipeline import run_pipeline
+    from accounts.models import Account, StepRun
+    from playbooks.pipeline import run_delivery_step, run_pipeline
 
     # Ten minutes after the data was generated (stamped ``now``), as a scheduled run would be.
     first = now + dt.timedelta(minutes=10)
@@ -330,6 +330,10 @@ def _bench_pipeline(results: Results, *, now: dt.datetime) -> None:
     second = first + dt.timedelta(minutes=15)
     seconds, _ = _timed(run_pipeline, now=second, full=False)
     results.add("pipeline (second run, after the placement)", seconds, "s")
+    # The first run queued an alert email per new alert (tens of thousands at S), sent 5,000 a
+    # run: drained here, so that the incremental run is measured on its own work, not that backlog.
+    while run_delivery_step()["sent"]:
+        pass
     # 1% of the accounts send new events, then the next run, rescoring only what changed.
     later = second + dt.timedelta(minutes=15)
     ids = list(Account.objects.filter(status="active").order_by("?").values_list("external_id", flat=True))
@@ -344,13 +348,16 @@ def _bench_pipeline(results: Results, *, now: dt.datetime) -> None:
     ]
     for start in range(0, len(rows), BATCH):
         ingest_events(raw_rows=rows[start : start + BATCH], accounts=Account.objects.all(), now=later)
+    started = dt.datetime.now(dt.UTC)
     seconds, outcome = _timed(run_pipeline, now=later, full=False)
+    steps = StepRun.objects.filter(started_at__gte=started).order_by("started_at")
     results.add(
         "pipeline (incremental, 1% accounts with new data)",
         seconds,
         "s",
         target="≤ 10 s",
-        note=f"{outcome['health']['accounts']:,} accounts rescored",
+        note=f"{outcome['health']['accounts']:,} accounts rescored; "
+        + ", ".join(f"{run.step} {run.duration_seconds:.1f} s" for run in steps),
     )
 
 
