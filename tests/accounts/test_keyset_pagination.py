@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Account, Event
-from playbooks.models import Task
+from playbooks.models import Alert, Task
 from tests.factories import AccountFactory, ContactFactory, PlaybookFactory
 
 pytestmark = pytest.mark.django_db
@@ -150,11 +150,19 @@ def _tasks(account, n):
     Task.objects.bulk_create(Task(account=account, title=f"T{i}", due_date=due) for i in range(n))
 
 
+def _alerts(account, n):
+    Alert.objects.bulk_create(
+        Alert(account=account, recipient_key=f"email:a{i}@example.com", kind="renewal_within", title=f"A{i}")
+        for i in range(n)
+    )
+
+
 @pytest.mark.parametrize(
     ("url", "make"),
     [
         ("/api/v1/events/", _events),
         ("/api/v1/tasks/", _tasks),
+        ("/api/v1/alerts/", _alerts),
         ("/api/v1/contacts/", lambda account, n: ContactFactory.create_batch(n, account=account)),
         ("/api/v1/playbooks/", lambda account, n: PlaybookFactory.create_batch(n)),
     ],
