@@ -172,11 +172,12 @@ def book(request: HttpRequest) -> HttpResponse:
         (account, charts.sparkline(series.get(account.pk, []), now=now, band=account.health_band))
         for account in page
     ]
-    options = scope.order_by().values_list("stage", "segment").distinct()
-    # A semi-join on the owner ids, not a DISTINCT over users joined to every account in scope.
+    # The filters' choices: one pass over the scope for stages, segments and owners together (a
+    # team's book is ~20,000 accounts at 100k; each pass costs tens of ms), then the few owners.
+    options = list(scope.order_by().values_list("stage", "segment", "owner_id").distinct())
     owners = (
         get_user_model()
-        .objects.filter(pk__in=scope.order_by().values("owner_id"))
+        .objects.filter(pk__in={owner for _, _, owner in options if owner is not None})
         .only("id", "username", "first_name", "last_name")
         .order_by("username")
     )
@@ -196,7 +197,6 @@ def book(request: HttpRequest) -> HttpResponse:
                 "phone": key in ("name", "arr", "health", "change", "renewal"),
             }
         )
-    options = list(options)
     return render(
         request,
         "web/book.html",
@@ -210,8 +210,8 @@ def book(request: HttpRequest) -> HttpResponse:
             "total_accounts": sum(t.accounts for t in totals),
             "total_arr": sum((t.arr for t in totals), Decimal(0)),
             "arr_chart": charts.band_bars({t.band: t.arr for t in totals}),
-            "stages": sorted({stage for stage, _ in options if stage}),
-            "segments": sorted({segment for _, segment in options if segment}),
+            "stages": sorted({stage for stage, _, _ in options if stage}),
+            "segments": sorted({segment for _, segment, _ in options if segment}),
             "owners": owners,
             "selected_bands": data.get("band") or [],
             "page_query": _query(request, page=None),
