@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
     Avg,
@@ -109,7 +110,15 @@ def _stream(sql: str, params: list) -> Iterator[tuple]:
 
 
 def _scope_sql(accounts: QuerySet[Account]) -> tuple[str, list]:
-    sql, params = _scope_ids(accounts).query.sql_with_params()
+    """The scope's ids as a subquery; one that selects nothing for a scope Django knows is empty.
+
+    ``pk__in=[]`` (an incremental run where nothing changed) compiles to no SQL at all: Django
+    raises ``EmptyResultSet`` instead of writing ``IN ()``.
+    """
+    try:
+        sql, params = _scope_ids(accounts).query.sql_with_params()
+    except EmptyResultSet:
+        return f"SELECT id FROM {Account._meta.db_table} WHERE 1 = 0", []
     return sql, list(params)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import DateTimeField, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -397,7 +398,10 @@ def _window_peaks(
     """
     from health.models import HealthScore
 
-    ids_sql, ids_params = accounts.order_by().values("pk").query.sql_with_params()
+    try:
+        ids_sql, ids_params = accounts.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # ``pk__in=[]``: an incremental run where nothing changed
+        return []
     sql = f"""
         SELECT DISTINCT ON (h.account_id) h.account_id, h.score, h.computed_at, a.health_score
           FROM {HealthScore._meta.db_table} h

@@ -163,3 +163,18 @@ def test_what_took_effect_by_the_previous_run_is_not_a_change(linear_logins):  #
         )
     recompute_health(now=T)  # the override had expired when this run read it
     assert changed_account_ids(since=T, now=T + 15 * MINUTE) == set()
+
+
+def test_an_incremental_pipeline_with_nothing_changed_rescores_nobody(book):
+    """The common 15-minute run: no account changed, so every scoped query has an empty scope."""
+    with time_machine.travel(T + 5 * MINUTE, tick=False):
+        run_pipeline(now=T + 5 * MINUTE)
+    with time_machine.travel(T + 20 * MINUTE, tick=False):
+        run_pipeline(now=T + 20 * MINUTE, full=False)  # sees the placement's stage changes
+    with time_machine.travel(T + 35 * MINUTE, tick=False):
+        result = run_pipeline(now=T + 35 * MINUTE, full=False)
+    assert result["health"]["full"] is False
+    assert result["health"]["accounts"] == 0
+    assert result["playbooks"]["full"] is False
+    assert result["playbooks"]["accounts"] == 0
+    assert not HealthScore.objects.filter(computed_at=T + 35 * MINUTE).exists()
