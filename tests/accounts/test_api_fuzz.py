@@ -28,6 +28,7 @@ from accounts.models import Account, Contact, Event, EventDaily, SurveyResponse,
 from config.wsgi import application
 from tests.conftest import token_for
 from tests.factories import AccountFactory, ContactFactory
+from tests.support.properties import PROPERTY_SETTINGS
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application).include(path_regex=r"^/api/v1/")
 # The coverage phase's boundary values stay; its calls with undeclared methods (405s) are
@@ -277,13 +278,6 @@ def test_team_b_is_invisible_to_a_team_a_csm(api, fuzz_world, world):
 
 # --- ingestion properties -------------------------------------------------------------------
 
-PROPERTY_SETTINGS = settings(
-    max_examples=40,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 
 EVENT_NAMES = ["login", "export", "report_viewed", "Ünïcode ✓"]
 times = st.datetimes(

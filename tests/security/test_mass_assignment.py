@@ -5,20 +5,13 @@ import json
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from accounts.models import Account, Team
 from accounts.visibility import assignable_users, visible_teams
 from playbooks.models import Task
-
-PROPERTY_SETTINGS = settings(
-    max_examples=40,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+from tests.support.properties import PROPERTY_SETTINGS
 
 # Fields a hostile body may carry: the serializer's writable ones, its read-only ones, and
 # names of user privileges that are not fields at all.
