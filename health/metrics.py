@@ -76,6 +76,12 @@ class MetricCache:
     def __init__(self) -> None:
         self.values: dict[Any, Any] = {}
 
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """The value under ``key``, computed by ``compute()`` the first time it is asked for."""
+        if key not in self.values:
+            self.values[key] = compute()
+        return self.values[key]
+
 
 # --- windows over events --------------------------------------------------------------------
 
@@ -382,11 +388,7 @@ def _account_values(as_of: dt.datetime, cache: MetricCache | None) -> dict:
     from insights.clv import account_figures
 
     key = ("account_figures", as_of)
-    if cache is None:
-        return account_figures(as_of=as_of)
-    if key not in cache.values:
-        cache.values[key] = account_figures(as_of=as_of)
-    return cache.values[key]
+    return (cache or MetricCache()).get(key, lambda: account_figures(as_of=as_of))
 
 
 def clv(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
@@ -415,11 +417,7 @@ def _milestones(as_of: dt.datetime, cache: MetricCache | None) -> dict:
     from journeys.progress import milestone_progress
 
     key = ("milestone_progress", as_of)
-    if cache is None:
-        return milestone_progress(as_of=as_of)
-    if key not in cache.values:
-        cache.values[key] = milestone_progress(as_of=as_of)
-    return cache.values[key]
+    return (cache or MetricCache()).get(key, lambda: milestone_progress(as_of=as_of))
 
 
 def milestone_completion(

@@ -241,11 +241,10 @@ def compute_scores(
     specs = {rule.spec: rule for scorecard_rules in rules.values() for rule in scorecard_rules}
     readings = {}
     for spec, rule in specs.items():
-        if ("readings", spec) not in cache.values:
-            cache.values["readings", spec] = compute(
-                rule.metric, rule.params, as_of=as_of, accounts=scope, cache=cache
-            )
-        readings[spec] = cache.values["readings", spec]
+        readings[spec] = cache.get(
+            ("readings", spec),
+            lambda rule=rule: compute(rule.metric, rule.params, as_of=as_of, accounts=scope, cache=cache),
+        )
     results = {}
     for account_id, scorecard in assigned.items():
         values: dict[str, Reading | None] = {}

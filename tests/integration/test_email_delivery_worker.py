@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from playbooks.delivery import deliver_all_due_emails
 from playbooks.emails import queue_alert_emails
-from playbooks.models import Alert, EmailDelivery
+from playbooks.models import EmailDelivery
 from playbooks.tasks import deliver_emails_task
 from tests.factories import AccountFactory
+from tests.support.alerts import alerts_to_outside_addresses
 from tests.support.processes import Worker, process_env
 from tests.support.smtp import SMTPSink, start_smtp_sink
 
@@ -75,16 +76,7 @@ def expire_leases() -> int:
 
 def test_a_worker_killed_mid_delivery_loses_nothing_and_resends_at_most_one_email_per_kill(sink, worker):
     account = AccountFactory(name="Acme")
-    alerts = Alert.objects.bulk_create(
-        Alert(
-            account=account,
-            email=f"r{i:03d}@customers.example",
-            recipient_key=f"email:r{i:03d}@customers.example",
-            kind="band_entered",
-            title=f"Alert {i}",
-        )
-        for i in range(EMAILS)
-    )
+    alerts = alerts_to_outside_addresses(account, EMAILS, width=3)
     assert queue_alert_emails(alerts=alerts, now=timezone.now()) == EMAILS
     expected_ids = {row.message_id for row in EmailDelivery.objects.all()}
 

@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from playbooks.delivery import backoff
 from playbooks.emails import queue_alert_emails
-from playbooks.models import Alert, EmailDelivery
+from playbooks.models import EmailDelivery
 from playbooks.tasks import deliver_emails_task
 from tests.factories import AccountFactory
+from tests.support.alerts import alerts_to_outside_addresses
 from tests.support.processes import Worker, free_port, process_env
 from tests.support.smtp import SMTPSink
 
@@ -57,16 +58,7 @@ def worker(port, tmp_path, settings) -> Iterator[Worker]:
 
 def test_smtp_server_down_means_retries_with_backoff_and_every_email_sent_once_when_it_returns(port, worker):
     account = AccountFactory(name="Acme")
-    alerts = Alert.objects.bulk_create(
-        Alert(
-            account=account,
-            email=f"r{i:02d}@customers.example",
-            recipient_key=f"email:r{i:02d}@customers.example",
-            kind="band_entered",
-            title=f"Alert {i}",
-        )
-        for i in range(EMAILS)
-    )
+    alerts = alerts_to_outside_addresses(account, EMAILS, width=2)
     assert queue_alert_emails(alerts=alerts, now=timezone.now()) == EMAILS
     rows = EmailDelivery.objects.all()
 
