@@ -226,9 +226,15 @@ WITH usage AS (
 ), touch AS (
     SELECT account_id, MAX(occurred_at) AS last_touch FROM accounts_touchpoint GROUP BY account_id
 )
-SELECT (SELECT COUNT(*) FROM usage), (SELECT COUNT(*) FROM raw), (SELECT COUNT(*) FROM tickets),
-       (SELECT COUNT(*) FROM surveys), (SELECT COUNT(*) FROM touch)
+SELECT (SELECT (COUNT(*), COUNT(login_days), COUNT(reports), COUNT(logins_now), COUNT(logins_before))
+          FROM usage),
+       (SELECT (COUNT(*), COUNT(last_login), COUNT(contacts)) FROM raw),
+       (SELECT (COUNT(*), COUNT(open), COUNT(urgent)) FROM tickets),
+       (SELECT (COUNT(*), COUNT(nps)) FROM surveys), (SELECT (COUNT(*), COUNT(last_touch)) FROM touch)
 """
+# Each aggregate is counted: a bare COUNT(*) over a grouped subquery lets PostgreSQL drop the
+# aggregates it does not need (EXPLAIN VERBOSE shows them as NULL), so the floor measured only
+# the GROUP BY account_id. COUNT(column) must evaluate every aggregate of every group.
 
 
 def _bench_recompute(results: Results, *, now: dt.datetime) -> None:
@@ -250,7 +256,19 @@ def _bench_recompute(results: Results, *, now: dt.datetime) -> None:
         floor=floor,
         floor_name="bare SELECT … GROUP BY account_id of the same aggregates (best of 2)",
         target="≤ 2.0x floor; S ≤ 10 s",
-        note=f"{changes.accounts:,} accounts scored",
+        note=f"{changes.accounts:,} accounts scored, {len(changes.scores):,} accounts updated (first scores)",
+    )
+    # The daily full rescore: the same work, but only the accounts whose score or band moved
+    # are rewritten (the first run above rewrites every account: none had a score).
+    seconds, changes = _timed(recompute_health, now=now)
+    results.add(
+        "recompute_health (full, a later run)",
+        seconds,
+        "s",
+        floor=floor,
+        floor_name="the same bare GROUP BY",
+        target="≤ 2.0x floor; S ≤ 10 s",
+        note=f"{changes.accounts:,} accounts scored, {len(changes.scores):,} accounts updated",
     )
 
 

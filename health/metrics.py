@@ -31,6 +31,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.lookups import Exact
 
 from accounts.models import Account, AuditEntry, Event, EventDaily, SurveyResponse, Ticket, Touchpoint
 
@@ -55,6 +56,30 @@ STREAM_CHUNK = 5000
 
 
 @dataclass(frozen=True)
+class Relation:
+    """A metric's readings as SQL (PostgreSQL), for the recompute that scores in SQL.
+
+    ``source`` is a query with at most one row per account and a column ``account_id``; an
+    account has a reading where ``where`` holds on its row, with the values ``value`` (numeric)
+    and ``data_at``. In the three expressions ``{s}`` stands for the source's alias. Metrics with
+    the same source (the event windows, the milestones) then share one pass over it. Rows are
+    exactly the readings ``stream`` yields: the tests compare both on the same data.
+    """
+
+    source: str
+    params: tuple
+    value: str
+    data_at: str
+    where: str = "true"
+
+    @classmethod
+    def of(cls, rows: QuerySet, value: str, data_at: str, *, ordered: bool = False) -> "Relation":
+        """A relation over an ORM query's rows (its ordering kept only where it matters: DISTINCT ON)."""
+        sql, params = (rows if ordered else rows.order_by()).query.sql_with_params()
+        return cls(sql, tuple(params), value, data_at)
+
+
+@dataclass(frozen=True)
 class Param:
     name: str
     kind: str  # "event" (an event name) or "days" (a window length)
@@ -68,6 +93,8 @@ class Metric:
     params: tuple[Param, ...]
     compute: Callable[..., Stream]
     empty: Decimal | None = None  # the reading of an account with no rows (0 for counts)
+    # The readings as SQL (a ``Relation``), PostgreSQL only; None: computed in Python.
+    relation: Callable[..., Relation] | None = None
 
 
 class MetricCache:
@@ -115,17 +142,24 @@ def _stream(sql: str, params: list) -> Iterator[tuple]:
             yield from rows
 
 
-def _scope_sql(accounts: QuerySet[Account]) -> tuple[str, list]:
-    """The scope's ids as a subquery; one that selects nothing for a scope Django knows is empty.
+def _scope_sql(accounts: QuerySet[Account] | None) -> tuple[str, list]:
+    """`` AND account_id IN (<the scope's ids>)`` with its params; nothing for no scope (None).
 
-    ``pk__in=[]`` (an incremental run where nothing changed) compiles to no SQL at all: Django
-    raises ``EmptyResultSet`` instead of writing ``IN ()``.
+    A scope Django knows is empty selects nothing: ``pk__in=[]`` (an incremental run where
+    nothing changed) compiles to no SQL at all (Django raises ``EmptyResultSet``, not ``IN ()``).
     """
+    if accounts is None:
+        return "", []
     try:
         sql, params = _scope_ids(accounts).query.sql_with_params()
     except EmptyResultSet:
-        return f"SELECT id FROM {Account._meta.db_table} WHERE 1 = 0", []
-    return sql, list(params)
+        return " AND false", []
+    return f" AND account_id IN ({sql})", list(params)
+
+
+def _scoped(rows: QuerySet, accounts: QuerySet[Account] | None) -> QuerySet:
+    """``rows`` of the accounts in scope; all of them for no scope (None: a relation of a full run)."""
+    return rows if accounts is None else rows.filter(account_id__in=_scope_ids(accounts))
 
 
 def _window_rows(
@@ -144,14 +178,14 @@ def _window_rows(
         branches.append(
             f"SELECT account_id, count AS n, value_sum AS v, (day::timestamp AT TIME ZONE 'UTC') AS at, day"
             f" FROM {EventDaily._meta.db_table} WHERE name = %s AND day >= %s AND day < %s AND count > 0"
-            f" AND account_id IN ({scope_sql})"
+            f"{scope_sql}"
         )
         params += [name, first_day, end_day, *scope_params]
     for part_start, part_end in parts:
         branches.append(
             f"SELECT account_id, 1 AS n, value AS v, occurred_at AS at, %s::date AS day"
             f" FROM {Event._meta.db_table} WHERE name = %s AND occurred_at >= %s AND occurred_at < %s"
-            f" AND account_id IN ({scope_sql})"
+            f"{scope_sql}"
         )
         params += [part_start.date(), name, part_start, part_end, *scope_params]
     if not branches:  # an empty window
@@ -269,28 +303,44 @@ def usage_trend(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]
     return ((pk, Reading(_quantized(Decimal(n or 0) / Decimal(b)), at)) for pk, n, b, at in rows if b)
 
 
+def _last_events(params: dict, as_of: dt.datetime) -> QuerySet:
+    return Event.objects.filter(account_id=OuterRef("pk"), name=params["event"], occurred_at__lt=as_of)
+
+
 def days_since_last_event(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None
 ) -> Stream:
-    events = Event.objects.filter(account_id=OuterRef("pk"), name=params["event"], occurred_at__lt=as_of)
-    return _newest_of_each(accounts, events, as_of)
+    return _newest_of_each(accounts, _last_events(params, as_of), as_of)
 
 
-def active_contacts(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
+def days_since_last_event_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+    return _days_since_relation(accounts, _last_events(params, as_of), as_of)
+
+
+def _active_contacts_rows(params: dict, as_of: dt.datetime, accounts: QuerySet[Account]) -> QuerySet:
+    """``(account_id, n, last)`` of each account with a contact's event in the window."""
     events = Event.objects.filter(
-        account_id__in=_scope_ids(accounts),
         occurred_at__gte=as_of - params["days"] * DAY,
         occurred_at__lt=as_of,
         contact_id__isnull=False,
     )
+    events = _scoped(events, accounts)
     if params.get("event"):
         events = events.filter(name=params["event"])
-    rows = _by_account(
+    return (
         events.values("account_id")
         .annotate(n=Count("contact_id", distinct=True), last=Max("occurred_at"))
         .values_list("account_id", "n", "last")
     )
+
+
+def active_contacts(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
+    rows = _by_account(_active_contacts_rows(params, as_of, accounts))
     return ((pk, Reading(Decimal(n), last)) for pk, n, last in rows)
+
+
+def active_contacts_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+    return Relation.of(_active_contacts_rows(params, as_of, accounts), "{s}.n", "{s}.last")
 
 
 def _closed_by(as_of: dt.datetime) -> Q:
@@ -298,12 +348,16 @@ def _closed_by(as_of: dt.datetime) -> Q:
     return Q(closed_at__lt=as_of) | Q(closed_at__isnull=True, status__in=["solved", "closed"])
 
 
-def _open_tickets(as_of: dt.datetime, accounts: QuerySet[Account], priorities: list[str] | None) -> Stream:
-    tickets = Ticket.objects.filter(account_id__in=_scope_ids(accounts), opened_at__lt=as_of)
+URGENT = ["high", "urgent"]
+
+
+def _ticket_rows(as_of: dt.datetime, accounts: QuerySet[Account], priorities: list[str] | None) -> QuerySet:
+    """``(account_id, n open, newest opened, newest closed)`` of each account with a ticket by T."""
+    tickets = _scoped(Ticket.objects.filter(opened_at__lt=as_of), accounts)
     still_open = ~_closed_by(as_of)
     if priorities:
         still_open &= Q(priority__in=priorities)
-    rows = _by_account(
+    return (
         tickets.values("account_id")
         .annotate(
             n=Count("id", filter=still_open),
@@ -312,40 +366,71 @@ def _open_tickets(as_of: dt.datetime, accounts: QuerySet[Account], priorities: l
         )
         .values_list("account_id", "n", "opened", "closed")
     )
+
+
+def _open_tickets(as_of: dt.datetime, accounts: QuerySet[Account], priorities: list[str] | None) -> Stream:
+    rows = _by_account(_ticket_rows(as_of, accounts, priorities))
     return ((pk, Reading(Decimal(n), max(c for c in (o, c) if c))) for pk, n, o, c in rows)
+
+
+def _open_tickets_relation(as_of: dt.datetime, accounts: QuerySet[Account], priorities: list[str] | None):
+    return Relation.of(_ticket_rows(as_of, accounts, priorities), "{s}.n", "GREATEST({s}.opened, {s}.closed)")
 
 
 def open_tickets(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     return _open_tickets(as_of, accounts, None)
 
 
+def open_tickets_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+    return _open_tickets_relation(as_of, accounts, None)
+
+
 def urgent_open_tickets(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None
 ) -> Stream:
-    return _open_tickets(as_of, accounts, ["high", "urgent"])
+    return _open_tickets(as_of, accounts, URGENT)
 
 
-def tickets_opened(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
-    rows = _by_account(
-        Ticket.objects.filter(
-            account_id__in=_scope_ids(accounts),
-            opened_at__gte=as_of - params["days"] * DAY,
-            opened_at__lt=as_of,
-        )
+def urgent_open_tickets_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+    return _open_tickets_relation(as_of, accounts, URGENT)
+
+
+def _tickets_opened_rows(params: dict, as_of: dt.datetime, accounts: QuerySet[Account]) -> QuerySet:
+    tickets = Ticket.objects.filter(opened_at__gte=as_of - params["days"] * DAY, opened_at__lt=as_of)
+    return (
+        _scoped(tickets, accounts)
         .values("account_id")
         .annotate(n=Count("id"), last=Max("opened_at"))
         .values_list("account_id", "n", "last")
     )
+
+
+def tickets_opened(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
+    rows = _by_account(_tickets_opened_rows(params, as_of, accounts))
     return ((pk, Reading(Decimal(n), last)) for pk, n, last in rows)
+
+
+def tickets_opened_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+    return Relation.of(_tickets_opened_rows(params, as_of, accounts), "{s}.n", "{s}.last")
+
+
+def _nps_answers(as_of: dt.datetime, accounts: QuerySet[Account]) -> QuerySet:
+    """Every NPS answer given before T, each account's newest first."""
+    return (
+        _scoped(SurveyResponse.objects.filter(kind="nps", responded_at__lt=as_of), accounts)
+        .order_by("account_id", "-responded_at", "-id")
+        .values_list("account_id", "score", "responded_at")
+    )
+
+
+def nps_latest_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+    newest = _nps_answers(as_of, accounts).distinct("account_id")
+    return Relation.of(newest, "{s}.score", "{s}.responded_at", ordered=True)
 
 
 def nps_latest(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     """The newest answer per account: one ``DISTINCT ON`` pass rather than a lookup per account."""
-    answers = (
-        SurveyResponse.objects.filter(account_id__in=_scope_ids(accounts), kind="nps", responded_at__lt=as_of)
-        .order_by("account_id", "-responded_at", "-id")
-        .values_list("account_id", "score", "responded_at")
-    )
+    answers = _nps_answers(as_of, accounts)
     if _portable():  # no DISTINCT ON: the first answer of each account in the same order
         return _newest_per_account(answers)
     rows = answers.distinct("account_id").iterator(chunk_size=STREAM_CHUNK)
@@ -361,27 +446,42 @@ def _newest_per_account(answers: QuerySet) -> Iterator[tuple[int, Reading]]:
             yield pk, Reading(Decimal(score), at)
 
 
-def _survey_average(kind: str, params: dict, as_of: dt.datetime, accounts: QuerySet[Account]) -> Stream:
-    rows = _by_account(
-        SurveyResponse.objects.filter(
-            account_id__in=_scope_ids(accounts),
-            kind=kind,
-            responded_at__gte=as_of - params["days"] * DAY,
-            responded_at__lt=as_of,
-        )
+def _survey_rows(kind: str, params: dict, as_of: dt.datetime, accounts: QuerySet[Account]) -> QuerySet:
+    answers = SurveyResponse.objects.filter(
+        kind=kind, responded_at__gte=as_of - params["days"] * DAY, responded_at__lt=as_of
+    )
+    return (
+        _scoped(answers, accounts)
         .values("account_id")
         .annotate(avg=Avg("score"), last=Max("responded_at"))
         .values_list("account_id", "avg", "last")
     )
+
+
+def _survey_average(kind: str, params: dict, as_of: dt.datetime, accounts: QuerySet[Account]) -> Stream:
+    rows = _by_account(_survey_rows(kind, params, as_of, accounts))
     return ((pk, Reading(_quantized(avg), last)) for pk, avg, last in rows)
+
+
+def _survey_average_relation(kind: str, params: dict, as_of: dt.datetime, accounts: QuerySet[Account]):
+    rows = _survey_rows(kind, params, as_of, accounts)
+    return Relation.of(rows, "ROUND({s}.avg::numeric, 4)", "{s}.last")  # _quantized: 4 places, half up
 
 
 def nps_average(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     return _survey_average("nps", params, as_of, accounts)
 
 
+def nps_average_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+    return _survey_average_relation("nps", params, as_of, accounts)
+
+
 def csat_average(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     return _survey_average("csat", params, as_of, accounts)
+
+
+def csat_average_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+    return _survey_average_relation("csat", params, as_of, accounts)
 
 
 def _account_values(as_of: dt.datetime, cache: MetricCache | None) -> dict:
@@ -439,6 +539,25 @@ def overdue_milestones(
     return ((pk, Reading(Decimal(p.overdue), None)) for pk, p in sorted(_milestones(as_of, cache).items()))
 
 
+def _milestones_source(as_of: dt.datetime) -> tuple[str, tuple]:
+    from journeys.progress import milestone_progress_query
+
+    sql, params = milestone_progress_query(as_of=as_of)
+    return f"SELECT * FROM ({sql}) m (account_id, completion, overdue)", tuple(params)
+
+
+def milestone_completion_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+    source, source_params = _milestones_source(as_of)
+    return Relation(
+        source, source_params, "{s}.completion", "NULL::timestamptz", "{s}.completion IS NOT NULL"
+    )
+
+
+def overdue_milestones_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+    source, source_params = _milestones_source(as_of)
+    return Relation(source, source_params, "{s}.overdue", "NULL::timestamptz")
+
+
 def days_to_renewal(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None) -> Stream:
     """Days from T's UTC date to the renewal date known at T (negative once it has passed).
 
@@ -488,26 +607,54 @@ def _iso_date(value: Any) -> dt.date | None:
         return None
 
 
+def _touchpoints(as_of: dt.datetime) -> QuerySet:
+    return Touchpoint.objects.filter(account_id=OuterRef("pk"), occurred_at__lt=as_of)
+
+
 def days_since_touchpoint(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account], cache=None
 ) -> Stream:
-    touchpoints = Touchpoint.objects.filter(account_id=OuterRef("pk"), occurred_at__lt=as_of)
-    return _newest_of_each(accounts, touchpoints, as_of)
+    return _newest_of_each(accounts, _touchpoints(as_of), as_of)
+
+
+def days_since_touchpoint_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+    return _days_since_relation(accounts, _touchpoints(as_of), as_of)
+
+
+def _newest_rows(accounts: QuerySet[Account], rows: QuerySet) -> QuerySet:
+    """``(pk, newest)``: each account's newest row of ``rows`` (correlated to the account).
+
+    For each account, its newest row is one step down the (account, ..., time) index, so the
+    accounts' whole histories are not read and grouped (a GROUP BY with MAX read every login of
+    every account).
+    """
+    newest = Subquery(rows.order_by("-occurred_at").values("occurred_at")[:1])
+    return (
+        (Account.objects.all() if accounts is None else accounts)
+        .annotate(newest=newest)
+        .values_list("pk", "newest")
+    )
 
 
 def _newest_of_each(accounts: QuerySet[Account], rows: QuerySet, as_of: dt.datetime) -> Stream:
-    """Days since each account's newest row of ``rows`` (correlated to the account), by account.
-
-    One query: for each account, its newest row is one step down the (account, ..., time) index,
-    so the accounts' whole histories are not read and grouped (a GROUP BY with MAX read every
-    login of every account). Accounts without such a row have no reading.
-    """
-    newest = Subquery(rows.order_by("-occurred_at").values("occurred_at")[:1])
-    scoped = accounts.order_by("pk").annotate(newest=newest).values_list("pk", "newest")
+    """Days since each account's newest row of ``rows``, by account; none for accounts without one."""
+    scoped = _newest_rows(accounts, rows).order_by("pk")
     return (
         (pk, Reading(_days_between(last, as_of), last))
         for pk, last in scoped.iterator(chunk_size=STREAM_CHUNK)
         if last is not None
+    )
+
+
+def _days_since_relation(accounts: QuerySet[Account], rows: QuerySet, as_of: dt.datetime) -> "Relation":
+    """``_newest_of_each`` in SQL: whole days (of 24 hours) from the newest row to T."""
+    sql, params = _newest_rows(accounts, rows).order_by().query.sql_with_params()
+    return Relation(
+        f"SELECT q.id AS account_id, q.newest, FLOOR(EXTRACT(EPOCH FROM %s::timestamptz - q.newest) / 86400)"
+        f" AS days FROM ({sql} OFFSET 0) q (id, newest) WHERE q.newest IS NOT NULL",
+        (as_of, *params),
+        "{s}.days",
+        "{s}.newest",
     )
 
 
@@ -529,12 +676,14 @@ METRICS: dict[str, Metric] = {
             (OPTIONAL_EVENT, DAYS),
             active_contacts,
             ZERO,
+            active_contacts_relation,
         ),
         Metric(
             "days_since_last_event",
             "Whole days since the last event of a name.",
             (EVENT,),
             days_since_last_event,
+            relation=days_since_last_event_relation,
         ),
         Metric(
             "event_value_sum", "Sum of event values in the last `days`.", (EVENT, DAYS), event_value_sum, ZERO
@@ -545,24 +694,61 @@ METRICS: dict[str, Metric] = {
             (EVENT, DAYS),
             usage_trend,
         ),
-        Metric("open_tickets", "Tickets open at T.", (), open_tickets, ZERO),
+        Metric("open_tickets", "Tickets open at T.", (), open_tickets, ZERO, open_tickets_relation),
         Metric(
-            "urgent_open_tickets", "High or urgent priority tickets open at T.", (), urgent_open_tickets, ZERO
+            "urgent_open_tickets",
+            "High or urgent priority tickets open at T.",
+            (),
+            urgent_open_tickets,
+            ZERO,
+            urgent_open_tickets_relation,
         ),
-        Metric("tickets_opened", "Tickets opened in the last `days`.", (DAYS,), tickets_opened, ZERO),
-        Metric("nps_latest", "The latest NPS answer (0-10).", (), nps_latest),
-        Metric("nps_average", "Average NPS answer in the last `days`.", (DAYS,), nps_average),
-        Metric("csat_average", "Average CSAT answer (1-5) in the last `days`.", (DAYS,), csat_average),
+        Metric(
+            "tickets_opened",
+            "Tickets opened in the last `days`.",
+            (DAYS,),
+            tickets_opened,
+            ZERO,
+            tickets_opened_relation,
+        ),
+        Metric("nps_latest", "The latest NPS answer (0-10).", (), nps_latest, relation=nps_latest_relation),
+        Metric(
+            "nps_average",
+            "Average NPS answer in the last `days`.",
+            (DAYS,),
+            nps_average,
+            relation=nps_average_relation,
+        ),
+        Metric(
+            "csat_average",
+            "Average CSAT answer (1-5) in the last `days`.",
+            (DAYS,),
+            csat_average,
+            relation=csat_average_relation,
+        ),
         Metric(
             "milestone_completion",
             "Percent of the current stage's milestones done.",
             (),
             milestone_completion,
+            relation=milestone_completion_relation,
         ),
-        Metric("overdue_milestones", "Overdue milestones of the current stage.", (), overdue_milestones),
+        Metric(
+            "overdue_milestones",
+            "Overdue milestones of the current stage.",
+            (),
+            overdue_milestones,
+            relation=overdue_milestones_relation,
+        ),
+        # The renewal date known at T, CLV and RFM are computed in Python (the audit log's
+        # changes, insights.clv): the recompute streams their readings into a temporary table.
         Metric("days_to_renewal", "Days until the renewal date.", (), days_to_renewal),
         Metric(
-            "days_since_touchpoint", "Whole days since the last CSM touchpoint.", (), days_since_touchpoint
+            "days_since_touchpoint",
+            "Whole days since the last CSM touchpoint.",
+            (),
+            days_since_touchpoint,
+            relation=days_since_touchpoint_relation,
         ),
         Metric("clv", "Customer lifetime value (insights: AOV x frequency x margin x lifetime).", (), clv),
         Metric("rfm_score", "RFM score: recency + frequency + monetary quintiles (3-15).", (), rfm_score),
@@ -703,7 +889,7 @@ def _shared_window_rows(windows: list[_Window], scope: tuple[str, list]) -> tupl
         branches.append(
             f"SELECT account_id, name, count AS n, value_sum AS v, (day::timestamp AT TIME ZONE 'UTC') AS at,"
             f" day, true AS rollup FROM {EventDaily._meta.db_table}"
-            f" WHERE name = ANY(%s) AND day >= %s AND day < %s AND count > 0 AND account_id IN ({scope_sql})"
+            f" WHERE name = ANY(%s) AND day >= %s AND day < %s AND count > 0{scope_sql}"
         )
         params += [names, min(f for f, _ in whole), max(e for _, e in whole), *scope_params]
     if parts:
@@ -711,7 +897,7 @@ def _shared_window_rows(windows: list[_Window], scope: tuple[str, list]) -> tupl
         branches.append(
             "SELECT account_id, name, 1 AS n, value AS v, occurred_at AS at, NULL::date AS day,"
             f" false AS rollup FROM {Event._meta.db_table}"
-            f" WHERE name = ANY(%s) AND ({ranges}) AND account_id IN ({scope_sql})"
+            f" WHERE name = ANY(%s) AND ({ranges}){scope_sql}"
         )
         params += [names, *(bound for part in parts for bound in part), *scope_params]
     if not branches:
@@ -750,17 +936,16 @@ class _Columns:
         return self.index[key]
 
 
-def _shared_windows(
+def _shared_windows_query(
     requests: list[tuple[str, dict]], as_of: dt.datetime, accounts: QuerySet[Account]
-) -> list[Stream]:
-    """The streams of several window metrics from ONE pass over the rollup and the raw events.
+) -> tuple[str, list, list[tuple[int, ...]]]:
+    """ONE pass over the rollup and the raw events for several window metrics: its SQL and params,
+    and where each request's values are (column ``c<i>`` is at row position ``i``; 0 is the account).
 
     One GROUP BY account_id with an aggregate per window (``FILTER``), instead of a query per
     metric each reading the same rows again; each distinct window's condition is evaluated once
     per row (a flag column), and each distinct aggregate and newest time is selected once (the
-    timestamps are the costliest values to load). The rows are split back into one stream per
-    metric (``tee``: the recompute consumes them in step, account by account, so little is
-    buffered).
+    timestamps are the costliest values to load).
     """
     windows = [_windows_of(key, params, as_of) for key, params in requests]
     rows_sql, rows_params = _shared_window_rows([w for ws in windows for w in ws], _scope_sql(accounts))
@@ -779,12 +964,26 @@ def _shared_windows(
         ]
         # data_at: the newest input of the (first, current) window only
         positions.append((*values, columns.add(f"MAX(at) FILTER (WHERE {request_flags[0]})", [])))
-    rows = _stream(
-        f"SELECT account_id, {', '.join(columns.sql)}"
+    select = ", ".join(f"{sql} AS c{i}" for i, sql in enumerate(columns.sql, start=1))
+    return (
+        f"SELECT account_id, {select}"
         f" FROM (SELECT account_id, n, v, at, rollup, {', '.join(flag_sql)} FROM ({rows_sql}) r) w"
-        " GROUP BY account_id ORDER BY account_id",
+        " GROUP BY account_id",
         columns.params + flag_params + rows_params,
+        positions,
     )
+
+
+def _shared_windows(
+    requests: list[tuple[str, dict]], as_of: dt.datetime, accounts: QuerySet[Account]
+) -> list[Stream]:
+    """The streams of several window metrics from one query (``_shared_windows_query``).
+
+    The rows are split back into one stream per metric (``tee``: the recompute consumes them in
+    step, account by account, so little is buffered).
+    """
+    sql, params, positions = _shared_windows_query(requests, as_of, accounts)
+    rows = _stream(f"{sql} ORDER BY account_id", params)
     branches = itertools.tee(rows, len(requests)) if requests else ()
     return [
         _split_stream(key, branch, at)
@@ -825,4 +1024,50 @@ def streams(
     for i, (key, params) in enumerate(requests):
         if result[i] is None:
             result[i] = METRICS[key].compute(params, as_of=as_of, accounts=scope, cache=cache)
+    return result
+
+
+def _compilable(accounts: QuerySet[Account]) -> QuerySet[Account]:
+    """The scope, or for one Django knows is empty (``pk__in=[]``, which compiles to no SQL at
+    all) a scope that selects nothing in SQL, so that every relation's query can be written."""
+    try:
+        accounts.query.sql_with_params()
+    except EmptyResultSet:
+        return Account.objects.filter(Exact(Value(1), Value(0)))
+    return accounts
+
+
+def _window_relation(metric_key: str, positions: tuple[int, ...], source: str, params: tuple) -> Relation:
+    """A window metric's readings from the shared windows' columns (``_window_reading`` in SQL)."""
+    if metric_key == "usage_trend":
+        now, before, at = (f"{{s}}.c{i}" for i in positions)
+        # _quantized(n / b): four places, half up
+        return Relation(
+            source, params, f"ROUND(COALESCE({now}, 0)::numeric / {before}, 4)", at, f"{before} <> 0"
+        )
+    value, at = (f"{{s}}.c{i}" for i in positions)
+    return Relation(source, params, f"{value}::numeric", at, f"{value} <> 0")
+
+
+def relations(
+    requests: list[tuple[str, dict]], *, as_of: dt.datetime, accounts: QuerySet[Account] | None = None
+) -> list[Relation | None]:
+    """Each ``(metric, params)``'s readings as a ``Relation`` (PostgreSQL); None where a metric has
+    no SQL form. The event-window metrics share one source (``_shared_windows_query``).
+
+    ``accounts`` None: the relations hold every account's readings, unfiltered, for a caller that
+    joins them to its scope anyway (a full recompute: no semi-join of each source to the accounts).
+    """
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    scope = _compilable(accounts) if accounts is not None else None  # None: every account, unfiltered
+    shared = [i for i, (key, _) in enumerate(requests) if key in WINDOW_METRICS]
+    result: list[Relation | None] = [None] * len(requests)
+    if shared:
+        sql, params, positions = _shared_windows_query([requests[i] for i in shared], as_of, scope)
+        for i, request_positions in zip(shared, positions, strict=True):
+            result[i] = _window_relation(requests[i][0], request_positions, sql, tuple(params))
+    for i, (key, params) in enumerate(requests):
+        if result[i] is None and (relation := METRICS[key].relation) is not None:
+            result[i] = relation(params, as_of=as_of, accounts=scope)
     return result

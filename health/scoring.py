@@ -544,43 +544,8 @@ def _store_rules(active: Iterable[Scorecard], rules: Mapping[int, list[MeasureRu
             scorecard.rules = heads
 
 
-class _CopyWriter:
-    """PostgreSQL: this run's rows replace any of the same time (a rerun), COPYed in; then one join.
-
-    Deleting and copying in one transaction is the upsert of ``bulk_create(update_conflicts=True)``
-    without adapting every JSON value into a parameter array, which was most of the recompute's time.
-    """
-
-    def __init__(self, now: dt.datetime, scope: QuerySet[Account]) -> None:
-        self.now = now
-        HealthScore.objects.filter(computed_at=now, account__in=scope).delete()
-        self.statement = (
-            f"COPY {HealthScore._meta.db_table} ({', '.join(HISTORY_COLUMNS)}, computed_at) FROM STDIN"
-        )
-
-    def write(self, rows: list[tuple]) -> None:
-        with connection.cursor() as cursor, cursor.cursor.copy(self.statement) as copy:
-            for row in rows:
-                copy.write_row((*row, self.now))
-
-    def finish(self) -> None:
-        """Copy the new scores onto the accounts; rows already holding them are not rewritten.
-
-        Most scores do not move between runs: skipping those saves a new row version (and its
-        index entries and WAL) per unchanged account.
-        """
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {Account._meta.db_table} AS a SET health_score = h.score,"
-                " health_band = NULLIF(h.band, '')"
-                f" FROM {HealthScore._meta.db_table} AS h WHERE h.computed_at = %s AND a.id = h.account_id"
-                " AND (a.health_score, a.health_band) IS DISTINCT FROM (h.score, NULLIF(h.band, ''))",
-                [self.now],
-            )
-
-
 class _OrmWriter:
-    """Other databases (SQLite for ``make run``): bulk inserts, then a correlated update."""
+    """Not PostgreSQL (SQLite for ``make run``): bulk inserts, then a correlated update."""
 
     def __init__(self, now: dt.datetime, scope: QuerySet[Account]) -> None:
         self.now = now
@@ -595,7 +560,7 @@ class _OrmWriter:
 
     @staticmethod
     def _fields(row: tuple) -> dict:
-        """The row's columns, with the JSON that ``_score_row`` wrote as text (for COPY) decoded."""
+        """The row's columns, with the JSON texts that ``_score_row`` wrote decoded."""
         fields = dict(zip(HISTORY_COLUMNS, row, strict=True))
         for name in JSON_COLUMNS:
             fields[name] = json.loads(fields[name])
@@ -614,10 +579,11 @@ class _OrmWriter:
 def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = None) -> HealthChanges:
     """Score every active account (of ``accounts``, default all) as of ``now``; keep the history.
 
-    Idempotent: a second run at the same ``now`` rewrites the same rows. A handful of queries
-    whatever the number of accounts (scorecards, accounts, one per distinct metric, overrides,
-    one upsert, one update); every one is streamed by account id and merged here, and the rows
-    are written in batches (COPY on PostgreSQL), so memory does not grow with the accounts.
+    Idempotent: a second run at the same ``now`` rewrites the same rows. On PostgreSQL one
+    statement scores, stores and updates every account (``health.sql_scoring``): no reading
+    leaves the database. Elsewhere (SQLite) every metric is streamed by account id and merged
+    here, and the rows are written in batches. Either way a handful of queries whatever the
+    number of accounts, and memory does not grow with them.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -635,12 +601,19 @@ def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = N
                 # streamed (server-side) cursors must be planned for all rows, not the first.
                 cursor.execute("SET LOCAL jit = off")
                 cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
-        compiled = {
-            pk: [_CompiledRule(rule) for rule in scorecard_rules] for pk, scorecard_rules in rules.items()
-        }
+                # The scoring statement's hash aggregates and sorts (every account's windows,
+                # distinct contacts) in memory, not spilled to temporary files.
+                cursor.execute("SET LOCAL work_mem = '64MB'")
         scope = (accounts if accounts is not None else Account.objects.all()).filter(
             status=Account.Status.ACTIVE
         )
+        if postgres:
+            from health.sql_scoring import recompute_in_sql
+
+            return recompute_in_sql(now=now, scope=scope, active=active, rules=rules, full=accounts is None)
+        compiled = {
+            pk: [_CompiledRule(rule) for rule in scorecard_rules] for pk, scorecard_rules in rules.items()
+        }
         overrides = live_overrides(now=now)
         cache = MetricCache()
         specs = {rule.spec: rule for scorecard_rules in rules.values() for rule in scorecard_rules}
@@ -650,7 +623,7 @@ def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = N
         )
         readings = {spec: _Readings(rows) for spec, rows in zip(specs, requested, strict=True)}
         sources = {pk: [readings[c.rule.spec] for c in measures] for pk, measures in compiled.items()}
-        writer = (_CopyWriter if postgres else _OrmWriter)(now, scope)
+        writer = _OrmWriter(now, scope)
         changes, band_changes, bands, batch, scored_count = [], [], Counter(), [], 0
         account_rows = (
             scope.order_by("pk")

@@ -1,6 +1,6 @@
 """Milestone progress of every account at a point in time, for health metrics and backtests.
 
-Set-based: two queries whatever the number of accounts. Only what was true at ``as_of`` counts:
+Set-based: one query whatever the number of accounts. Only what was true at ``as_of`` counts:
 the stage comes from the ``StageChange`` history (the latest change at or before ``as_of``), a
 milestone counts as done only if it was completed by then, and one skipped later still counts.
 """
@@ -8,6 +8,7 @@ milestone counts as done only if it was completed by then, and one skipped later
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, OuterRef, Q, Subquery
 
 from journeys.models import Milestone, StageChange
@@ -28,17 +29,20 @@ def _visit_at(as_of: dt.datetime, account_ref: str) -> Subquery:
     )
 
 
-def milestone_progress(*, as_of: dt.datetime) -> dict[int, MilestoneProgress]:
-    """Per account id that had a stage at ``as_of``: completion percent and overdue count then."""
+def milestone_progress_query(*, as_of: dt.datetime) -> tuple[str, list]:
+    """SQL of rows ``(account_id, completion, overdue)``, one per account that had a stage at ``as_of``.
+
+    ``completion`` is the percent (to 0.1, half up) of that stage's milestones done, NULL when it
+    has none. The health recompute joins it as the milestone metrics' readings (PostgreSQL);
+    ``milestone_progress`` reads it into a dict.
+    """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     # Accounts that had entered some stage by as_of (one row per account).
-    placed = StageChange.objects.filter(changed_at__lte=as_of).values_list("account_id", flat=True).distinct()
-    progress = dict.fromkeys(placed, MilestoneProgress(completion=None, overdue=0))
-
+    placed = StageChange.objects.filter(changed_at__lte=as_of).values("account_id").distinct().order_by()
     not_skipped = Q(skipped_at__isnull=True) | Q(skipped_at__gt=as_of)
     done = Q(completed_at__isnull=False, completed_at__lte=as_of)
-    rows = (
+    counts = (
         Milestone.objects.filter(visit_id=_visit_at(as_of, "account_id"))
         .filter(not_skipped)
         .values("account_id")
@@ -49,8 +53,23 @@ def milestone_progress(*, as_of: dt.datetime) -> dict[int, MilestoneProgress]:
         )
         .order_by()
     )
-    for row in rows:
-        progress[row["account_id"]] = MilestoneProgress(
-            completion=round(100.0 * row["done"] / row["total"], 1), overdue=row["overdue"]
-        )
-    return progress
+    placed_sql, placed_params = placed.query.sql_with_params()
+    counts_sql, counts_params = counts.query.sql_with_params()
+    return (
+        "SELECT p.account_id, ROUND(100.0 * m.done / m.total, 1), COALESCE(m.overdue, 0)"
+        f" FROM ({placed_sql}) p LEFT JOIN ({counts_sql}) m ON m.account_id = p.account_id",
+        [*placed_params, *counts_params],
+    )
+
+
+def milestone_progress(*, as_of: dt.datetime) -> dict[int, MilestoneProgress]:
+    """Per account id that had a stage at ``as_of``: completion percent and overdue count then."""
+    sql, params = milestone_progress_query(as_of=as_of)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {
+            account_id: MilestoneProgress(
+                completion=float(completion) if completion is not None else None, overdue=overdue
+            )
+            for account_id, completion, overdue in cursor.fetchall()
+        }

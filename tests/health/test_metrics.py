@@ -12,10 +12,11 @@ import time_machine
 
 from accounts.changes import update_account
 from accounts.models import Account
-from health.metrics import METRICS, compute
+from health.metrics import METRICS, Reading, compute, relations
 from journeys.models import Journey, Milestone, MilestoneDefinition, Stage, StageChange
 from tests.factories import AccountFactory
 from tests.health.conftest import T, at, events, surveys, tickets, touchpoints
+from tests.health.relations import relation_readings
 
 pytestmark = pytest.mark.django_db
 
@@ -77,31 +78,31 @@ def value(metric: str, account: Account, *, as_of: dt.datetime = T, **params) ->
     return reading.value
 
 
-@pytest.mark.parametrize(
-    ("metric", "params", "expected"),
-    [
-        ("event_count", {"event": "login", "days": 7}, 4),
-        ("event_count", {"event": "login", "days": 1}, 2),  # 03-09 20:00 and 03-10 11:59
-        ("event_count", {"event": "login", "days": 30}, 6),
-        ("active_days", {"event": "login", "days": 7}, 3),  # 03-03, 03-09, 03-10
-        ("active_days", {"event": "login", "days": 30}, 4),  # and 02-28
-        ("active_contacts", {"event": "login", "days": 7}, 3),
-        ("active_contacts", {"event": "login", "days": 1}, 2),
-        ("active_contacts", {"days": 1}, 3),  # the export by c3 counts without an event filter
-        ("event_value_sum", {"event": "order_placed", "days": 7}, Decimal("120.50")),
-        ("usage_trend", {"event": "login", "days": 7}, 2),  # 4 now ÷ 2 before
-        ("days_since_last_event", {"event": "login"}, 0),  # 1 minute ago
-        ("open_tickets", {}, 3),  # t1, t3, t6
-        ("urgent_open_tickets", {}, 2),  # t1 (urgent), t3 (high)
-        ("tickets_opened", {"days": 7}, 2),  # t3, t6
-        ("nps_latest", {}, 6),
-        ("nps_average", {"days": 30}, 6),
-        ("nps_average", {"days": 60}, Decimal("7.5")),
-        ("csat_average", {"days": 30}, Decimal("3.6667")),  # 11 / 3, to four places
-        ("days_to_renewal", {}, 30),
-        ("days_since_touchpoint", {}, 8),  # 8 days 21 hours
-    ],
-)
+HAND_WORKED = [
+    ("event_count", {"event": "login", "days": 7}, 4),
+    ("event_count", {"event": "login", "days": 1}, 2),  # 03-09 20:00 and 03-10 11:59
+    ("event_count", {"event": "login", "days": 30}, 6),
+    ("active_days", {"event": "login", "days": 7}, 3),  # 03-03, 03-09, 03-10
+    ("active_days", {"event": "login", "days": 30}, 4),  # and 02-28
+    ("active_contacts", {"event": "login", "days": 7}, 3),
+    ("active_contacts", {"event": "login", "days": 1}, 2),
+    ("active_contacts", {"days": 1}, 3),  # the export by c3 counts without an event filter
+    ("event_value_sum", {"event": "order_placed", "days": 7}, Decimal("120.50")),
+    ("usage_trend", {"event": "login", "days": 7}, 2),  # 4 now ÷ 2 before
+    ("days_since_last_event", {"event": "login"}, 0),  # 1 minute ago
+    ("open_tickets", {}, 3),  # t1, t3, t6
+    ("urgent_open_tickets", {}, 2),  # t1 (urgent), t3 (high)
+    ("tickets_opened", {"days": 7}, 2),  # t3, t6
+    ("nps_latest", {}, 6),
+    ("nps_average", {"days": 30}, 6),
+    ("nps_average", {"days": 60}, Decimal("7.5")),
+    ("csat_average", {"days": 30}, Decimal("3.6667")),  # 11 / 3, to four places
+    ("days_to_renewal", {}, 30),
+    ("days_since_touchpoint", {}, 8),  # 8 days 21 hours
+]
+
+
+@pytest.mark.parametrize(("metric", "params", "expected"), HAND_WORKED)
 def test_metric_values_for_a_hand_made_account(acme, empty, metric, params, expected):
     assert value(metric, acme, **params) == Decimal(expected)
 
@@ -229,3 +230,30 @@ def test_milestone_metrics_read_the_current_stage_as_of_t():
     later = T + dt.timedelta(days=2)  # m3 done; m2 still overdue
     assert value("milestone_completion", account, as_of=later) == Decimal("50.0")
     assert value("overdue_milestones", account, as_of=later) == 1
+    for metric in ("milestone_completion", "overdue_milestones"):
+        for when in (T, later, entered - dt.timedelta(days=1)):
+            assert relation_readings(metric, {}, as_of=when) == compute(metric, {}, as_of=when)
+
+
+SQL_FORMS = [(m, p) for m, p, _ in HAND_WORKED if m not in ("days_to_renewal",)]
+
+
+@pytest.mark.parametrize(("metric", "params"), SQL_FORMS)
+@pytest.mark.parametrize("as_of", [T, at("2026-03-10 00:00"), at("2026-03-12 11:58"), at("2026-03-03 12:30")])
+def test_each_metric_as_sql_reads_exactly_what_its_stream_reads(acme, empty, metric, params, as_of):
+    """The recompute scores from the SQL form (``Relation``): same accounts, values and times."""
+    AccountFactory(external_id="other", status=Account.Status.CHURNED)
+    expected = compute(metric, params, as_of=as_of)
+    assert expected or as_of != T  # at T the hand-made account has a reading of every one of these
+    assert relation_readings(metric, params, as_of=as_of) == expected
+    scope = Account.objects.filter(pk=acme.pk)
+    assert relation_readings(metric, params, as_of=as_of, accounts=scope) == {
+        pk: r for pk, r in expected.items() if pk == acme.pk
+    }
+    assert relation_readings(metric, params, as_of=as_of, accounts=Account.objects.none()) == {}
+
+
+def test_metrics_computed_in_python_have_no_sql_form():
+    found = relations([("days_to_renewal", {}), ("clv", {}), ("rfm_score", {})], as_of=T)
+    assert found == [None, None, None]
+    assert Reading  # the readings compared above are Reading values
