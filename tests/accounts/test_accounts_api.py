@@ -4,9 +4,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from rest_framework.renderers import JSONRenderer
 
-from accounts.models import Account, AuditEntry
-from tests.factories import AccountFactory, ContactFactory
+from accounts.models import Account, AuditEntry, Team
+from accounts.serializers import AccountSerializer
+from accounts.visibility import is_manager, visible_accounts
+from tests.factories import AccountFactory, ContactFactory, TeamFactory, UserFactory
 
 
 def ids(response) -> list[str]:
@@ -171,6 +176,70 @@ def test_the_list_shows_each_account_exactly_as_its_detail(world, api):
         assert row == client.get(f"/api/v1/accounts/{row['id']}/").json()
     assert {row["arr"] for row in listed} == {"1234.50", "0.00"}
     assert {row["health_score"] for row in listed} == {61.5, None}
+
+
+def _scope_as_a_subquery(user):
+    """``visible_accounts`` as it was written before it read the team ids with the roles: the
+    reference the faster scope must match (admins and inactive users are not concerned)."""
+    teams = Team.objects.filter(Q(manager=user) | Q(members=user)).values("id")
+    return Account.objects.filter(Q(owner=user) | Q(team_id__in=teams))
+
+
+def test_the_list_body_is_byte_for_byte_the_serializer_over_the_subquery_scope(world, api):
+    """The scope reads team ids as literals (issue 7): the list's bytes (count, links, rows, their
+    order and formats) are those of AccountSerializer over the scope written as a subquery."""
+    second = TeamFactory(name="Team A2", manager=world.manager_a)
+    AccountFactory(name="Zeta", owner=world.csm_a, team=world.team_a, health_score=Decimal("70.5"))
+    AccountFactory(name="Alpha", owner=world.manager_a, team=None, churned_at=dt.date(2026, 1, 2))
+    AccountFactory(name="Alpha", owner=None, team=second, arr=Decimal("99.9"), renewal_date=None)
+    AccountFactory(name="Mid", owner=world.csm_b, team=world.team_b)  # not visible to manager_a
+    AccountFactory(name="Beta", owner=world.csm_b, team=second)
+
+    response = api(world.manager_a).get("/api/v1/accounts/", {"page_size": 3})
+
+    page = _scope_as_a_subquery(world.manager_a).order_by("name", "id")
+    expected = {
+        "count": 4,
+        "next": "http://testserver/api/v1/accounts/?page=2&page_size=3",
+        "previous": None,
+        "results": AccountSerializer(page[:3], many=True).data,
+    }
+    assert page.count() == 4
+    assert response.content == JSONRenderer().render(expected)
+
+
+def test_the_scope_matches_the_subquery_and_follows_team_changes(world):
+    """Every role's scope is the subquery's; the team ids are read once per user object (a
+    request's), so a new request sees a membership change."""
+    other = TeamFactory(name="Team C", manager=world.manager_b)
+    loner = UserFactory(username="loner", role="csm")
+    AccountFactory(owner=world.csm_a, team=world.team_a)
+    teammates = AccountFactory(owner=world.csm_a2, team=world.team_a)
+    AccountFactory(owner=world.csm_b, team=world.team_b)
+    in_other = AccountFactory(owner=world.csm_b, team=other)
+    AccountFactory(owner=loner, team=None)
+    AccountFactory(owner=None, team=None)
+
+    for user in (world.manager_a, world.manager_b, world.csm_a, world.csm_a2, world.csm_b, loner):
+        fresh = get_user_model().objects.get(pk=user.pk)
+        assert set(visible_accounts(fresh)) == set(_scope_as_a_subquery(fresh)), user.username
+    assert len(visible_accounts(get_user_model().objects.get(pk=loner.pk))) == 1
+
+    world.team_a.members.remove(world.csm_a)
+    other.members.add(world.csm_a)
+    fresh = get_user_model().objects.get(pk=world.csm_a.pk)
+    assert teammates not in visible_accounts(fresh)  # own accounts stay, team A's others go
+    assert in_other in visible_accounts(fresh)
+    assert set(visible_accounts(fresh)) == set(_scope_as_a_subquery(fresh))
+
+
+def test_the_scope_costs_no_query_beyond_the_roles(world, django_assert_num_queries):
+    """The roles and the team ids are one query, cached on the user object."""
+    user = get_user_model().objects.get(pk=world.csm_a.pk)
+    with django_assert_num_queries(1):
+        assert not is_manager(user)
+        visible_accounts(user)
+        visible_accounts(user)
 
 
 def test_manager_creates_an_account_and_it_is_audited(world, api):
