@@ -539,22 +539,22 @@ def overdue_milestones(
     return ((pk, Reading(Decimal(p.overdue), None)) for pk, p in sorted(_milestones(as_of, cache).items()))
 
 
-def _milestones_source(as_of: dt.datetime) -> tuple[str, tuple]:
+def _milestones_source(as_of: dt.datetime, accounts: QuerySet[Account] | None) -> tuple[str, tuple]:
     from journeys.progress import milestone_progress_query
 
-    sql, params = milestone_progress_query(as_of=as_of)
+    sql, params = milestone_progress_query(as_of=as_of, accounts=accounts)
     return f"SELECT * FROM ({sql}) m (account_id, completion, overdue)", tuple(params)
 
 
 def milestone_completion_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
-    source, source_params = _milestones_source(as_of)
+    source, source_params = _milestones_source(as_of, accounts)
     return Relation(
         source, source_params, "{s}.completion", "NULL::timestamptz", "{s}.completion IS NOT NULL"
     )
 
 
 def overdue_milestones_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
-    source, source_params = _milestones_source(as_of)
+    source, source_params = _milestones_source(as_of, accounts)
     return Relation(source, source_params, "{s}.overdue", "NULL::timestamptz")
 
 

@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from journeys.models import Milestone, StageChange
 
@@ -29,21 +29,26 @@ def _visit_at(as_of: dt.datetime, account_ref: str) -> Subquery:
     )
 
 
-def milestone_progress_query(*, as_of: dt.datetime) -> tuple[str, list]:
+def milestone_progress_query(*, as_of: dt.datetime, accounts: QuerySet | None = None) -> tuple[str, list]:
     """SQL of rows ``(account_id, completion, overdue)``, one per account that had a stage at ``as_of``.
 
     ``completion`` is the percent (to 0.1, half up) of that stage's milestones done, NULL when it
     has none. The health recompute joins it as the milestone metrics' readings (PostgreSQL);
-    ``milestone_progress`` reads it into a dict.
+    ``milestone_progress`` reads it into a dict. ``accounts``: only those (default every account).
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     # Accounts that had entered some stage by as_of (one row per account).
-    placed = StageChange.objects.filter(changed_at__lte=as_of).values("account_id").distinct().order_by()
+    placed = StageChange.objects.filter(changed_at__lte=as_of)
+    milestones = Milestone.objects.all()
+    if accounts is not None:
+        placed = placed.filter(account_id__in=accounts.order_by().values("pk"))
+        milestones = milestones.filter(account_id__in=accounts.order_by().values("pk"))
+    placed = placed.values("account_id").distinct().order_by()
     not_skipped = Q(skipped_at__isnull=True) | Q(skipped_at__gt=as_of)
     done = Q(completed_at__isnull=False, completed_at__lte=as_of)
     counts = (
-        Milestone.objects.filter(visit_id=_visit_at(as_of, "account_id"))
+        milestones.filter(visit_id=_visit_at(as_of, "account_id"))
         .filter(not_skipped)
         .values("account_id")
         .annotate(

@@ -233,6 +233,10 @@ def test_milestone_metrics_read_the_current_stage_as_of_t():
     for metric in ("milestone_completion", "overdue_milestones"):
         for when in (T, later, entered - dt.timedelta(days=1)):
             assert relation_readings(metric, {}, as_of=when) == compute(metric, {}, as_of=when)
+        others = Account.objects.exclude(pk=account.pk)
+        assert relation_readings(metric, {}, as_of=T, accounts=others) == {}
+        mine = relation_readings(metric, {}, as_of=T, accounts=Account.objects.filter(pk=account.pk))
+        assert mine == compute(metric, {}, as_of=T) and account.pk in mine
 
 
 SQL_FORMS = [(m, p) for m, p, _ in HAND_WORKED if m not in ("days_to_renewal",)]
