@@ -380,11 +380,21 @@ def _account_ids(refs: set[str | int], accounts: QuerySet[Account]) -> dict[str 
     pks = [ref for ref in refs if type(ref) is int and ref in _BIGINT]
     if not external_ids and not pks:
         return {}
+    # Only the kinds of reference the batch holds: a lone condition can use its unique index
+    # (an OR with an empty array cannot), and no ORDER BY (the scope's ordering, unused here).
     if connection.vendor == "postgresql":
-        matches = _InArray(F("external_id"), external_ids) | _InArray(F("id"), pks)
+        by_external_id = _InArray(F("external_id"), external_ids)
+        by_pk = _InArray(F("id"), pks)
     else:
-        matches = Q(external_id__in=external_ids) | Q(pk__in=pks)
-    found = accounts.filter(matches).values_list("external_id", "id")
+        by_external_id = Q(external_id__in=external_ids)
+        by_pk = Q(pk__in=pks)
+    if not pks:
+        matches = by_external_id
+    elif not external_ids:
+        matches = by_pk
+    else:
+        matches = by_external_id | by_pk
+    found = accounts.filter(matches).order_by().values_list("external_id", "id")
     wanted_pks = set(pks)
     ids: dict[str | int, int] = {}
     for external_id, pk in found:

@@ -6,6 +6,8 @@
    INSERTs) store the same events and rollups.
 3. Of rows repeating a key, the first is stored; concurrent batches naming the same keys in
    opposite orders neither deadlock nor store anything twice.
+4. Account references resolve by external id, by id or both, within the caller's scope only; a
+   batch adds to a stored rollup row in place (a HOT update, with room left on its page).
 """
 
 import datetime as dt
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 from accounts import ingestion
 from accounts import rows as r
 from accounts.models import Account, Contact, Event, EventDaily
+from accounts.visibility import visible_accounts
 from tests.factories import AccountFactory
 
 # Values close to the edges of each field's checks, valid and not.
@@ -233,3 +236,55 @@ def test_concurrent_batches_with_the_same_keys_in_opposite_orders_store_each_onc
     assert Event.objects.count() == 10_000
     assert sum(EventDaily.objects.values_list("count", flat=True)) == 10_000
     assert connection.vendor == "postgresql"
+
+
+# --- account references and the rollup's pages ---------------------------------------------------
+
+
+def test_account_references_resolve_by_external_id_by_id_or_both_within_the_scope(
+    world, account_a, account_b
+):
+    scope = visible_accounts(world.csm_a)  # account_a only
+    a, b = account_a.pk, account_b.pk
+
+    def resolved(refs):
+        ids = ingestion._account_ids(set(refs), scope)
+        return {ref: ids.get(ref) for ref in refs}
+
+    assert resolved(["acme", "globex", "nope"]) == {"acme": a, "globex": None, "nope": None}
+    assert resolved([a, b, 2**70]) == {a: a, b: None, 2**70: None}
+    assert resolved(["acme", b, a, "globex"]) == {"acme": a, b: None, a: a, "globex": None}
+
+
+def _hot_updates() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = %s",
+            [EventDaily._meta.db_table],
+        )
+        return cursor.fetchone()
+
+
+def test_a_batch_adds_to_a_stored_rollup_row_in_place(db):
+    # Rows written in one statement fill their pages up to the table's fillfactor: at 100 the
+    # first page is full and an update must move its row (and add index entries); at 85 it
+    # stays on its page, a heap-only (HOT) update.
+    acme = AccountFactory(external_id="acme")
+    first_day = dt.date(2025, 1, 1)
+    EventDaily.objects.bulk_create(
+        EventDaily(account=acme, name="login", day=first_day + dt.timedelta(days=i), count=1, value_sum=0)
+        for i in range(400)
+    )
+    updates_before, hot_before = _hot_updates()
+
+    result = ingestion.ingest_events(
+        raw_rows=[
+            {"account": "acme", "name": "login", "occurred_at": "2025-01-01T12:00:00Z", "value": "2.50"}
+        ],
+        accounts=Account.objects.all(),
+    )
+
+    updates_after, hot_after = _hot_updates()
+    assert result.accepted == 1
+    assert EventDaily.objects.get(account=acme, name="login", day=first_day).count == 2
+    assert (updates_after - updates_before, hot_after - hot_before) == (1, 1)
