@@ -17,7 +17,6 @@ import datetime as dt
 import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
@@ -55,14 +54,6 @@ def _number(value: Decimal | int | float | str) -> str:
     return f"{number}::numeric"
 
 
-@dataclass(frozen=True)
-class _Column:
-    """One distinct (metric, params) of the run: its reading's value and time, as SQL over the sources."""
-
-    value: str
-    data_at: str
-
-
 COPY_CHUNK = 5000
 
 
@@ -87,18 +78,26 @@ def _python_relation(index: int, metric: str, params: dict, *, as_of, scope, cac
     return Relation(f"SELECT * FROM pg_temp.{table}", (), "{s}.value", "{s}.data_at")
 
 
+def _thresholds(raw: str, pairs: Sequence[tuple[str, str]]) -> str:
+    """``CASE`` over ``(value, result)`` pairs as ``points_for`` walks a thresholds mapping.
+
+    The Python loop keeps the points of the last pair of the leading run of values <= raw (the
+    first pair's points below them all): it stops at the first value above raw. A NULL raw falls
+    through to the ``ELSE``; callers decide first what a missing reading gives.
+    """
+    branches = [f"WHEN {raw} < {pairs[0][0]} THEN {pairs[0][1]}"]
+    branches += [
+        f"WHEN {raw} < {value} THEN {previous}"
+        for (value, _), (_, previous) in zip(pairs[1:], pairs[:-1], strict=True)
+    ]
+    return f"CASE {' '.join(branches)} ELSE {pairs[-1][1]} END"
+
+
 def _points(mapping: Mapping, raw: str) -> str:
     """``points_for`` as SQL over the expression ``raw`` (NULL stays NULL)."""
     if mapping["type"] == "thresholds":
         pairs = [(_number(value), _number(points)) for value, points in mapping["points"]]
-        # The Python loop keeps the points of the last pair of the leading run of values <= raw
-        # (the first pair's points below them all): stop at the first value above raw.
-        branches = [f"WHEN {raw} < {pairs[0][0]} THEN {pairs[0][1]}"]
-        branches += [
-            f"WHEN {raw} < {value} THEN {previous}"
-            for (value, _), (_, previous) in zip(pairs[1:], pairs[:-1], strict=True)
-        ]
-        return f"CASE WHEN {raw} IS NULL THEN NULL {' '.join(branches)} ELSE {pairs[-1][1]} END"
+        return f"CASE WHEN {raw} IS NULL THEN NULL ELSE {_thresholds(raw, pairs)} END"
     zero_at, full_at = Decimal(str(mapping["zero_at"])), Decimal(str(mapping["full_at"]))
     return (
         f"(100 * LEAST(GREATEST(({raw} - {_number(zero_at)}) / {_number(full_at - zero_at)}, 0::numeric),"
@@ -118,12 +117,7 @@ def _points_text(mapping: Mapping, raw: str, points: str) -> str:
         (_number(value), _text(_json_text(_json_number(Decimal(str(p)), HUNDREDTH))))
         for value, p in mapping["points"]
     ]
-    branches = [f"WHEN {raw} < {pairs[0][0]} THEN {pairs[0][1]}"]
-    branches += [
-        f"WHEN {raw} < {value} THEN {previous}"
-        for (value, _), (_, previous) in zip(pairs[1:], pairs[:-1], strict=True)
-    ]
-    return f"CASE {' '.join(branches)} ELSE {pairs[-1][1]} END"
+    return _thresholds(raw, pairs)  # only for a reading: a missing one has its own text
 
 
 def _component(rule: MeasureRule, i: int, weight: str) -> str:
