@@ -223,9 +223,46 @@ def recompute_in_sql(
     HealthScore.objects.filter(computed_at=now, account__in=scope).delete()  # a rerun replaces its rows
     if not cards:
         return HealthChanges(computed_at=now, accounts=0, full=full)
-    used = {card.pk: card for card in cards.values()}
-    specs = list(dict.fromkeys(rule.spec for pk in used for rule in rules[pk]))
-    first_rule = {rule.spec: rule for pk in used for rule in rules[pk]}
+    ctes, params, columns = _readings(now=now, scope=scope, cards=cards, rules=rules, full=full)
+    write_ctes, write_params = _writes(now=now, cards=cards, rules=rules, columns=columns)
+    statement = (
+        f"WITH {', '.join(ctes + write_ctes)}"
+        " SELECT account_id, score_before, score, band_before, band, NULL::bigint FROM moved"
+        " UNION ALL SELECT NULL, NULL, NULL, NULL, NULLIF(band, ''), COUNT(*) FROM inserted GROUP BY band"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params + write_params)
+        rows = cursor.fetchall()
+    moves = sorted((row for row in rows if row[0] is not None), key=lambda row: row[0])
+    bands = {band or UNSCORED: count for account_id, _, _, _, band, count in rows if account_id is None}
+    return HealthChanges(
+        computed_at=now,
+        accounts=sum(bands.values()),
+        bands=bands,
+        band_changes=[BandChange(pk, before, band) for pk, _, _, before, band, _ in moves if band != before],
+        scores=[
+            ScoreChange(pk, score_before, score, before, band)
+            for pk, score_before, score, before, band, _ in moves
+        ],
+        full=full,
+    )
+
+
+def _readings(
+    *,
+    now: dt.datetime,
+    scope: QuerySet[Account],
+    cards: Mapping[str, Scorecard],
+    rules: Mapping[int, list[MeasureRule]],
+    full: bool,
+) -> tuple[list[str], list, dict[tuple[str, str], int]]:
+    """The CTEs up to ``readings``: one row per account in scope with its scorecard, its score and
+    band before, and ``v<n>``/``d<n>``, the value and time of each distinct (metric, params) ``n``.
+
+    Gives the CTEs, their params and the column number of each measure spec.
+    """
+    first_rule = {rule.spec: rule for card in cards.values() for rule in rules[card.pk]}
+    specs = list(first_rule)
     requests = [(first_rule[spec].metric, first_rule[spec].params) for spec in specs]
     # A full run joins every source to the active accounts anyway: no need to filter each one.
     found = relations(requests, as_of=now, accounts=None if full else scope)
@@ -233,7 +270,6 @@ def recompute_in_sql(
     for i, (relation, (metric, params)) in enumerate(zip(found, requests, strict=True)):
         if relation is None:
             found[i] = _python_relation(i, metric, params, as_of=now, scope=scope, cache=cache)
-
     # The distinct sources (metrics of one source share its pass), each one CTE.
     sources: dict[tuple[str, str], tuple[str, Relation]] = {}
     for relation in found:
@@ -260,13 +296,25 @@ def recompute_in_sql(
         f" JOIN (VALUES {assignment}) cards (segment, scorecard_id)"
         f" ON cards.segment = COALESCE(a.segment, '') {joins})"
     )
-    params += scope_params
-    spec_column = {spec: i for i, spec in enumerate(specs)}
+    return ctes, params + list(scope_params), {spec: i for i, spec in enumerate(specs)}
+
+
+def _writes(
+    *,
+    now: dt.datetime,
+    cards: Mapping[str, Scorecard],
+    rules: Mapping[int, list[MeasureRule]],
+    columns: Mapping[tuple[str, str], int],
+) -> tuple[list[str], list]:
+    """The CTEs after ``readings``: each scorecard's scores (an override sets the band) inserted
+    into the history (``inserted``), the accounts whose score or band moved (``moved``), and
+    their update. Gives the CTEs and their params."""
+    used = {card.pk: card for card in cards.values()}
     selects = [
         f"SELECT {card.pk} AS scorecard_id, c.* FROM ("
         + scorecard_select(
             rules[card.pk],
-            [spec_column[rule.spec] for rule in rules[card.pk]],
+            [columns[rule.spec] for rule in rules[card.pk]],
             red_below=card.red_below,
             green_from=card.green_from,
             source=f"(SELECT * FROM readings WHERE scorecard_id = {card.pk}) r{card.pk}",
@@ -280,43 +328,18 @@ def recompute_in_sql(
         .distinct("account_id")
         .values("account_id", "id", "band")
     )
-    ctes.append(
+    ctes = [
         f"inserted AS (INSERT INTO {HISTORY} (account_id, scorecard_id, score, computed_band, band,"
         " components, groups, missing, data_at, override_id, computed_at)"
         " SELECT f.account_id, f.scorecard_id, f.score, f.computed_band, COALESCE(o.band, f.computed_band),"
         " f.components, f.groups, f.missing, f.data_at, o.id, %s::timestamptz"
         f" FROM ({' UNION ALL '.join(selects)}) f"
         f" LEFT JOIN ({overrides_sql}) o ON o.account_id = f.account_id"
-        " RETURNING account_id, score, band)"
-    )
-    params += [now, *overrides_params]
-    ctes.append(
+        " RETURNING account_id, score, band)",
         "moved AS (SELECT i.account_id, r.score_before, i.score, r.band_before, NULLIF(i.band, '') AS band"
         " FROM inserted i JOIN readings r ON r.account_id = i.account_id"
-        " WHERE (r.score_before, r.band_before) IS DISTINCT FROM (i.score, NULLIF(i.band, '')))"
-    )
-    ctes.append(
+        " WHERE (r.score_before, r.band_before) IS DISTINCT FROM (i.score, NULLIF(i.band, '')))",
         f"updated AS (UPDATE {ACCOUNTS} AS a SET health_score = m.score, health_band = m.band"
-        " FROM moved m WHERE a.id = m.account_id)"
-    )
-    statement = (
-        f"WITH {', '.join(ctes)}"
-        " SELECT account_id, score_before, score, band_before, band, NULL::bigint FROM moved"
-        " UNION ALL SELECT NULL, NULL, NULL, NULL, NULLIF(band, ''), COUNT(*) FROM inserted GROUP BY band"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        rows = cursor.fetchall()
-    moves = sorted((row for row in rows if row[0] is not None), key=lambda row: row[0])
-    bands = {band or UNSCORED: count for account_id, _, _, _, band, count in rows if account_id is None}
-    return HealthChanges(
-        computed_at=now,
-        accounts=sum(bands.values()),
-        bands=bands,
-        band_changes=[BandChange(pk, before, band) for pk, _, _, before, band, _ in moves if band != before],
-        scores=[
-            ScoreChange(pk, score_before, score, before, band)
-            for pk, score_before, score, before, band, _ in moves
-        ],
-        full=full,
-    )
+        " FROM moved m WHERE a.id = m.account_id)",
+    ]
+    return ctes, [now, *overrides_params]
