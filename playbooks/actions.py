@@ -340,11 +340,13 @@ def fire_playbook(
     firings: Sequence[Firing],
     now: dt.datetime,
     scope: Collection[int] | None = None,
+    account_cache: dict[int, Account] | None = None,
 ) -> PlaybookOutcome:
     """Act on a playbook's firings: once per occurrence, honouring the cooldown. Safe to run twice.
 
     ``scope``: the accounts the firings were evaluated over (None: every account), the only
-    ones whose tasks may be closed as cleared.
+    ones whose tasks may be closed as cleared. ``account_cache``: accounts already loaded by the
+    caller's other playbooks (id → Account), completed with those this one needs.
     """
     outcome = PlaybookOutcome(playbook_id=playbook.pk)
     if playbook.close_tasks_when_cleared:
@@ -355,7 +357,11 @@ def fire_playbook(
         return outcome
     account_ids = [run.account_id for run in runs]
     refs = {ref.id: ref for ref in account_refs(account_ids)}
-    accounts = Account.objects.in_bulk(account_ids)
+    if account_cache is None:
+        accounts = Account.objects.in_bulk(account_ids)
+    else:  # one evaluation's playbooks share the rows they loaded (the step writes no account)
+        account_cache.update(Account.objects.in_bulk([pk for pk in account_ids if pk not in account_cache]))
+        accounts = account_cache
     alert_ids: list[int] = []
     for step in playbook.steps.all():
         step.playbook = playbook
