@@ -111,3 +111,86 @@ def _allocate_ids(cursor, model: type[models.Model], objs: Sequence[models.Model
     )
     for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
         obj.pk = pk
+
+
+def insert_rows(
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
+    returning: Sequence[str] = (),
+    copy_from: int | None = None,
+) -> list[tuple]:
+    """Insert plain rows (one value per name in ``fields``, in order) without building model objects.
+
+    For the hot paths that write tens of thousands of rows whose values are already known: no
+    ``Model()`` per row, no ``pre_save``, so every column the table needs must be in ``fields``
+    (auto times included: pass the time). JSON values are given as Python objects.
+    ``returning``: columns of the rows this call wrote (``RETURNING``; with ``ignore_conflicts``
+    the rows that conflicted are not returned), converted as the ORM would; else ``[]``.
+    PostgreSQL from ``copy_from`` rows (default ``COPY_FROM_ROWS``): COPY into a temporary table,
+    then one INSERT … SELECT; fewer rows, or other databases: INSERT … VALUES in batches.
+    """
+    if not rows:
+        return []
+    meta = model._meta
+    chosen = [meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    columns = ", ".join(quote(f.column) for f in chosen)
+    back = [meta.get_field(name) for name in returning]
+    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    if back:
+        tail += " RETURNING " + ", ".join(quote(f.column) for f in back)
+    written: list[tuple] = []
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(rows) >= (
+            COPY_FROM_ROWS if copy_from is None else copy_from
+        ):
+            json_at = [i for i, f in enumerate(chosen) if isinstance(f, models.JSONField)]
+            scratch = quote(f"_rows_{meta.db_table}")
+            empty = f"SELECT {columns} FROM {table} WITH NO DATA"
+            cursor.execute(f"CREATE TEMPORARY TABLE {scratch} ON COMMIT DROP AS {empty}")
+            with cursor.cursor.copy(f"COPY {scratch} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    if json_at:
+                        row = list(row)
+                        for i in json_at:
+                            if row[i] is not None:
+                                row[i] = Jsonb(row[i])
+                    copy.write_row(row)
+            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {scratch}{tail}")
+            if back:
+                written = cursor.fetchall()
+            cursor.execute(f"DROP TABLE {scratch}")
+        else:
+            per_batch = max(1, min(1000, 900 // len(chosen)))  # SQLite: at most 999 parameters
+            row_sql = "(" + ", ".join(["%s"] * len(chosen)) + ")"
+            for start in range(0, len(rows), per_batch):
+                batch = rows[start : start + per_batch]
+                params = [
+                    f.get_db_prep_save(v, connection)
+                    for row in batch
+                    for f, v in zip(chosen, row, strict=True)
+                ]
+                values = ", ".join([row_sql] * len(batch))
+                cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}{tail}", params)
+                if back:
+                    written.extend(cursor.fetchall())
+    if not back:
+        return []
+    cols = [f.get_col(meta.db_table) for f in back]
+    converters = [
+        [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)] for col in cols
+    ]
+    if not any(converters):
+        return [tuple(row) for row in written]
+    converted = []
+    for row in written:
+        values = list(row)
+        for i, (col, funcs) in enumerate(zip(cols, converters, strict=True)):
+            for func in funcs:
+                values[i] = func(values[i], col, connection)
+        converted.append(tuple(values))
+    return converted

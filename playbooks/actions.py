@@ -6,16 +6,19 @@ updated rather than duplicated, an alert is unique per (run, step, recipient).
 """
 
 import datetime as dt
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template import Context, Template, TemplateSyntaxError
+from django.template.base import TextNode, VariableNode
+from django.template.defaulttags import AutoEscapeControlNode
+from django.utils import timezone
 
-from accounts.bulk import copy_insert
+from accounts.bulk import insert_rows
 from accounts.models import Account
 from playbooks.assignment import AccountRef, account_refs, resolve_assignees, resolve_recipients
 from playbooks.models import Alert, Playbook, PlaybookRun, Step, Task, Trigger
@@ -53,8 +56,45 @@ def render_text(source: str, context: dict[str, Any]) -> str:
         return source
 
 
+@lru_cache(maxsize=256)
+def renderer(source: str) -> Callable[[dict[str, Any]], str]:
+    """``render_text`` for one template, as a function of the context: the same text, less work.
+
+    A template of text and ``{{ variables|filters }}`` only (all the default playbooks') renders
+    its nodes straight into one Context, without the per-render set-up of ``Template.render``;
+    any other template (tags) goes through ``render_text``.
+    """
+    template = _compiled(source)
+    if template is None:
+        return lambda context: source
+    outer = template.nodelist[0] if len(template.nodelist) == 1 else None
+    nodes = getattr(outer, "nodelist", ())
+    if not isinstance(outer, AutoEscapeControlNode) or any(
+        type(node) not in (TextNode, VariableNode) for node in nodes
+    ):
+        return lambda context: render_text(source, context)
+
+    def render(context: dict[str, Any]) -> str:
+        bound = Context(context, autoescape=False)
+        bound.template = template  # as Template.render binds it (string_if_invalid is read from it)
+        try:
+            return "".join([node.render(bound) for node in nodes]).strip()
+        except TemplateSyntaxError:
+            return source
+
+    return render
+
+
 def reason_for(playbook: Playbook, run: PlaybookRun) -> dict[str, Any]:
     """Why a task or alert exists, stored beside it and shown with it."""
+    if isinstance(run, NewRun):  # built once per run, shared by its tasks and alerts
+        if run._reason is None:
+            run._reason = _reason(playbook, run)
+        return run._reason
+    return _reason(playbook, run)
+
+
+def _reason(playbook: Playbook, run: Any) -> dict[str, Any]:
     return {
         "playbook": playbook.name,
         "playbook_id": playbook.pk,
@@ -83,8 +123,28 @@ def without_cooldown(playbook: Playbook, firings: Sequence[Firing], now: dt.date
     return kept
 
 
-def _record_new_runs(playbook: Playbook, firings: Sequence[Firing], now: dt.datetime) -> list[PlaybookRun]:
-    """Insert a run per new occurrence; return only the runs this call created."""
+@dataclass(slots=True)
+class NewRun:
+    """A run this call recorded, as stored (its context read back as the database keeps it)."""
+
+    pk: int
+    account_id: int
+    trigger_key: str
+    context: dict[str, Any]
+    fired_at: dt.datetime
+    _reason: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+
+def _record_new_runs(playbook: Playbook, firings: Sequence[Firing], now: dt.datetime) -> list[NewRun]:
+    """Insert a run per new occurrence; return only the runs this call created, in id order.
+
+    One INSERT … ON CONFLICT DO NOTHING RETURNING: a run another process recorded meanwhile is
+    not returned, so it is acted on once, by whoever inserted it.
+    """
     keys = {f.key for f in firings}
     seen = set(
         PlaybookRun.objects.filter(playbook=playbook, trigger_key__in=keys).values_list(
@@ -97,21 +157,14 @@ def _record_new_runs(playbook: Playbook, firings: Sequence[Firing], now: dt.date
             fresh.setdefault((firing.account_id, firing.key), firing)
     if not fresh:
         return []
-    copy_insert(
+    written = insert_rows(
         PlaybookRun,
-        [
-            PlaybookRun(
-                playbook=playbook, account_id=f.account_id, trigger_key=f.key, context=f.context, fired_at=now
-            )
-            for f in fresh.values()
-        ],
+        ["playbook", "account", "trigger_key", "context", "fired_at"],
+        [(playbook.pk, f.account_id, f.key, f.context, now) for f in fresh.values()],
         ignore_conflicts=True,
+        returning=["id", "account", "trigger_key", "context", "fired_at"],
     )
-    return list(
-        PlaybookRun.objects.filter(playbook=playbook, fired_at=now, trigger_key__in=keys)
-        .filter(account_id__in={account_id for account_id, _ in fresh})
-        .order_by("id")
-    )
+    return sorted((NewRun(*row) for row in written), key=lambda run: run.pk)
 
 
 def _close_cleared_tasks(
@@ -144,7 +197,7 @@ def template_context(account: Account, playbook: Playbook, run: PlaybookRun) -> 
 
 def _apply_task_step(
     step: Step,
-    runs: Sequence[PlaybookRun],
+    runs: Sequence[NewRun],
     refs: dict[int, AccountRef],
     accounts: dict[int, Account],
     now: dt.datetime,
@@ -157,37 +210,62 @@ def _apply_task_step(
         for task in Task.objects.filter(step=step, status=Task.Status.OPEN, account_id__in=latest_run)
     }
     due = now.date() + dt.timedelta(days=step.due_in_days)
+    title_of, description_of = renderer(step.title_template), renderer(step.description_template)
+    playbook = step.playbook
+    created_at = timezone.now()
     to_create, to_update = [], []
     for account_id, run in latest_run.items():
-        context = template_context(accounts[account_id], step.playbook, run)
-        title = render_text(step.title_template, context)[:300]
-        description = render_text(step.description_template, context)
+        context = template_context(accounts[account_id], playbook, run)
+        title = title_of(context)[:300]
+        description = description_of(context)
         task = open_tasks.get(account_id)
         if task is not None:
-            task.title, task.description, task.run, task.reason = (
+            task.title, task.description, task.run_id, task.reason = (
                 title,
                 description,
-                run,
-                reason_for(step.playbook, run),
+                run.pk,
+                reason_for(playbook, run),
             )
             task.due_date, task.updated_at = min(task.due_date, due), now
             to_update.append(task)
             continue
         to_create.append(
-            Task(
-                account_id=account_id,
-                title=title,
-                description=description,
-                assignee_id=assignees.get(account_id),
-                due_date=due,
-                priority=step.priority,
-                playbook=step.playbook,
-                step=step,
-                run=run,
-                reason=reason_for(step.playbook, run),
+            (
+                account_id,
+                title,
+                description,
+                assignees.get(account_id),
+                due,
+                step.priority,
+                Task.Status.OPEN.value,
+                playbook.pk,
+                step.pk,
+                run.pk,
+                reason_for(playbook, run),
+                created_at,
+                created_at,
             )
         )
-    copy_insert(Task, to_create, ignore_conflicts=True)
+    insert_rows(
+        Task,
+        [
+            "account",
+            "title",
+            "description",
+            "assignee",
+            "due_date",
+            "priority",
+            "status",
+            "playbook",
+            "step",
+            "run",
+            "reason",
+            "created_at",
+            "updated_at",
+        ],
+        to_create,
+        ignore_conflicts=True,
+    )
     Task.objects.bulk_update(
         to_update, ["title", "description", "run", "reason", "due_date", "updated_at"], batch_size=1000
     )
@@ -196,7 +274,7 @@ def _apply_task_step(
 
 def _apply_alert_step(
     step: Step,
-    runs: Sequence[PlaybookRun],
+    runs: Sequence[NewRun],
     refs: dict[int, AccountRef],
     accounts: dict[int, Account],
     now: dt.datetime,
@@ -204,31 +282,54 @@ def _apply_alert_step(
     """Raise the step's alert for each recipient of each run; return the ids of the alerts."""
     recipients = resolve_recipients(step=step, accounts=[refs[r.account_id] for r in runs])
     emails = dict(get_user_model().objects.filter(is_active=True).values_list("id", "email"))
+    title_of, body_of = renderer(step.title_template), renderer(step.description_template)
+    playbook = step.playbook
+    created_at = timezone.now()
     alerts = []
     for run in runs:
-        context = template_context(accounts[run.account_id], step.playbook, run)
-        title = render_text(step.title_template, context)[:300]
-        body = render_text(step.description_template, context)
+        context = template_context(accounts[run.account_id], playbook, run)
+        title = title_of(context)[:300]
+        body = body_of(context)
         for user_id, address in recipients.get(run.account_id, []):
             if user_id is not None and user_id not in emails:
                 continue  # inactive user
             alerts.append(
-                Alert(
-                    account_id=run.account_id,
-                    recipient_id=user_id,
-                    email=address,
-                    recipient_key=f"user:{user_id}" if user_id else f"email:{address}",
-                    kind=step.playbook.trigger,
-                    title=title,
-                    body=body,
-                    severity=step.severity,
-                    playbook=step.playbook,
-                    run=run,
-                    step=step,
-                    reason=reason_for(step.playbook, run),
+                (
+                    run.account_id,
+                    user_id,
+                    address,
+                    f"user:{user_id}" if user_id else f"email:{address}",
+                    playbook.trigger,
+                    title,
+                    body,
+                    step.severity,
+                    playbook.pk,
+                    run.pk,
+                    step.pk,
+                    reason_for(playbook, run),
+                    created_at,
                 )
             )
-    copy_insert(Alert, alerts, ignore_conflicts=True)
+    insert_rows(
+        Alert,
+        [
+            "account",
+            "recipient",
+            "email",
+            "recipient_key",
+            "kind",
+            "title",
+            "body",
+            "severity",
+            "playbook",
+            "run",
+            "step",
+            "reason",
+            "created_at",
+        ],
+        alerts,
+        ignore_conflicts=True,
+    )
     return list(Alert.objects.filter(step=step, run__in=[r.pk for r in runs]).values_list("pk", flat=True))
 
 
@@ -239,11 +340,13 @@ def fire_playbook(
     firings: Sequence[Firing],
     now: dt.datetime,
     scope: Collection[int] | None = None,
+    account_cache: dict[int, Account] | None = None,
 ) -> PlaybookOutcome:
     """Act on a playbook's firings: once per occurrence, honouring the cooldown. Safe to run twice.
 
     ``scope``: the accounts the firings were evaluated over (None: every account), the only
-    ones whose tasks may be closed as cleared.
+    ones whose tasks may be closed as cleared. ``account_cache``: accounts already loaded by the
+    caller's other playbooks (id → Account), completed with those this one needs.
     """
     outcome = PlaybookOutcome(playbook_id=playbook.pk)
     if playbook.close_tasks_when_cleared:
@@ -254,7 +357,11 @@ def fire_playbook(
         return outcome
     account_ids = [run.account_id for run in runs]
     refs = {ref.id: ref for ref in account_refs(account_ids)}
-    accounts = Account.objects.in_bulk(account_ids)
+    if account_cache is None:
+        accounts = Account.objects.in_bulk(account_ids)
+    else:  # one evaluation's playbooks share the rows they loaded (the step writes no account)
+        account_cache.update(Account.objects.in_bulk([pk for pk in account_ids if pk not in account_cache]))
+        accounts = account_cache
     alert_ids: list[int] = []
     for step in playbook.steps.all():
         step.playbook = playbook

@@ -94,6 +94,7 @@ def evaluate_playbooks(*, now: dt.datetime, full: bool = True) -> PlaybooksResul
     """
     scope = None if full else changed_scope(now=now)
     result = PlaybooksResult(full=scope is None, accounts=None if scope is None else len(scope))
+    account_cache: dict[int, Account] = {}  # the accounts the templates see, loaded once for all playbooks
     for playbook in Playbook.objects.filter(active=True).prefetch_related("steps").order_by("id"):
         try:
             firings = evaluate_trigger(playbook, now=now, scope=scope)
@@ -101,9 +102,12 @@ def evaluate_playbooks(*, now: dt.datetime, full: bool = True) -> PlaybooksResul
             logger.warning("playbook %s skipped: %s", playbook.pk, exc)
             result.errors[playbook.name] = str(exc)
             continue
-        outcome = fire_playbook(playbook=playbook, firings=firings, now=now, scope=scope)
+        outcome = fire_playbook(
+            playbook=playbook, firings=firings, now=now, scope=scope, account_cache=account_cache
+        )
         if outcome.alert_ids:
-            alerts = Alert.objects.filter(pk__in=outcome.alert_ids).select_related("account", "recipient")
+            # Only their ids: queue_alert_emails reads them with what the emails show.
+            alerts = Alert.objects.filter(pk__in=outcome.alert_ids).only("id")
             result.emails_queued += queue_alert_emails(alerts=alerts, now=now)
         result.outcomes.append(outcome)
     Evaluation.objects.create(as_of=now, full=scope is None, accounts=result.accounts)
