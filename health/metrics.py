@@ -313,11 +313,13 @@ def days_since_last_event(
     return _newest_of_each(accounts, _last_events(params, as_of), as_of)
 
 
-def days_since_last_event_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+def days_since_last_event_relation(
+    params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account] | None
+) -> Relation:
     return _days_since_relation(accounts, _last_events(params, as_of), as_of)
 
 
-def _active_contacts_rows(params: dict, as_of: dt.datetime, accounts: QuerySet[Account]) -> QuerySet:
+def _active_contacts_rows(params: dict, as_of: dt.datetime, accounts: QuerySet[Account] | None) -> QuerySet:
     """``(account_id, n, last)`` of each account with a contact's event in the window."""
     events = Event.objects.filter(
         occurred_at__gte=as_of - params["days"] * DAY,
@@ -339,7 +341,9 @@ def active_contacts(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Acco
     return ((pk, Reading(Decimal(n), last)) for pk, n, last in rows)
 
 
-def active_contacts_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+def active_contacts_relation(
+    params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account] | None
+) -> Relation:
     return Relation.of(_active_contacts_rows(params, as_of, accounts), "{s}.n", "{s}.last")
 
 
@@ -351,7 +355,9 @@ def _closed_by(as_of: dt.datetime) -> Q:
 URGENT = ["high", "urgent"]
 
 
-def _ticket_rows(as_of: dt.datetime, accounts: QuerySet[Account], priorities: list[str] | None) -> QuerySet:
+def _ticket_rows(
+    as_of: dt.datetime, accounts: QuerySet[Account] | None, priorities: list[str] | None
+) -> QuerySet:
     """``(account_id, n open, newest opened, newest closed)`` of each account with a ticket by T."""
     tickets = _scoped(Ticket.objects.filter(opened_at__lt=as_of), accounts)
     still_open = ~_closed_by(as_of)
@@ -373,7 +379,9 @@ def _open_tickets(as_of: dt.datetime, accounts: QuerySet[Account], priorities: l
     return ((pk, Reading(Decimal(n), max(c for c in (o, c) if c))) for pk, n, o, c in rows)
 
 
-def _open_tickets_relation(as_of: dt.datetime, accounts: QuerySet[Account], priorities: list[str] | None):
+def _open_tickets_relation(
+    as_of: dt.datetime, accounts: QuerySet[Account] | None, priorities: list[str] | None
+) -> Relation:
     return Relation.of(_ticket_rows(as_of, accounts, priorities), "{s}.n", "GREATEST({s}.opened, {s}.closed)")
 
 
@@ -381,7 +389,9 @@ def open_tickets(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account
     return _open_tickets(as_of, accounts, None)
 
 
-def open_tickets_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+def open_tickets_relation(
+    params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account] | None
+) -> Relation:
     return _open_tickets_relation(as_of, accounts, None)
 
 
@@ -391,11 +401,13 @@ def urgent_open_tickets(
     return _open_tickets(as_of, accounts, URGENT)
 
 
-def urgent_open_tickets_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+def urgent_open_tickets_relation(
+    params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account] | None
+) -> Relation:
     return _open_tickets_relation(as_of, accounts, URGENT)
 
 
-def _tickets_opened_rows(params: dict, as_of: dt.datetime, accounts: QuerySet[Account]) -> QuerySet:
+def _tickets_opened_rows(params: dict, as_of: dt.datetime, accounts: QuerySet[Account] | None) -> QuerySet:
     tickets = Ticket.objects.filter(opened_at__gte=as_of - params["days"] * DAY, opened_at__lt=as_of)
     return (
         _scoped(tickets, accounts)
@@ -410,11 +422,13 @@ def tickets_opened(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Accou
     return ((pk, Reading(Decimal(n), last)) for pk, n, last in rows)
 
 
-def tickets_opened_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+def tickets_opened_relation(
+    params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account] | None
+) -> Relation:
     return Relation.of(_tickets_opened_rows(params, as_of, accounts), "{s}.n", "{s}.last")
 
 
-def _nps_answers(as_of: dt.datetime, accounts: QuerySet[Account]) -> QuerySet:
+def _nps_answers(as_of: dt.datetime, accounts: QuerySet[Account] | None) -> QuerySet:
     """Every NPS answer given before T, each account's newest first."""
     return (
         _scoped(SurveyResponse.objects.filter(kind="nps", responded_at__lt=as_of), accounts)
@@ -423,7 +437,7 @@ def _nps_answers(as_of: dt.datetime, accounts: QuerySet[Account]) -> QuerySet:
     )
 
 
-def nps_latest_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+def nps_latest_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account] | None) -> Relation:
     newest = _nps_answers(as_of, accounts).distinct("account_id")
     return Relation.of(newest, "{s}.score", "{s}.responded_at", ordered=True)
 
@@ -446,7 +460,7 @@ def _newest_per_account(answers: QuerySet) -> Iterator[tuple[int, Reading]]:
             yield pk, Reading(Decimal(score), at)
 
 
-def _survey_rows(kind: str, params: dict, as_of: dt.datetime, accounts: QuerySet[Account]) -> QuerySet:
+def _survey_rows(kind: str, params: dict, as_of: dt.datetime, accounts: QuerySet[Account] | None) -> QuerySet:
     answers = SurveyResponse.objects.filter(
         kind=kind, responded_at__gte=as_of - params["days"] * DAY, responded_at__lt=as_of
     )
@@ -463,7 +477,9 @@ def _survey_average(kind: str, params: dict, as_of: dt.datetime, accounts: Query
     return ((pk, Reading(_quantized(avg), last)) for pk, avg, last in rows)
 
 
-def _survey_average_relation(kind: str, params: dict, as_of: dt.datetime, accounts: QuerySet[Account]):
+def _survey_average_relation(
+    kind: str, params: dict, as_of: dt.datetime, accounts: QuerySet[Account] | None
+) -> Relation:
     rows = _survey_rows(kind, params, as_of, accounts)
     return Relation.of(rows, "ROUND({s}.avg::numeric, 4)", "{s}.last")  # _quantized: 4 places, half up
 
@@ -472,7 +488,7 @@ def nps_average(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]
     return _survey_average("nps", params, as_of, accounts)
 
 
-def nps_average_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+def nps_average_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account] | None) -> Relation:
     return _survey_average_relation("nps", params, as_of, accounts)
 
 
@@ -480,7 +496,9 @@ def csat_average(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account
     return _survey_average("csat", params, as_of, accounts)
 
 
-def csat_average_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+def csat_average_relation(
+    params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account] | None
+) -> Relation:
     return _survey_average_relation("csat", params, as_of, accounts)
 
 
@@ -546,14 +564,18 @@ def _milestones_source(as_of: dt.datetime, accounts: QuerySet[Account] | None) -
     return f"SELECT * FROM ({sql}) m (account_id, completion, overdue)", tuple(params)
 
 
-def milestone_completion_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+def milestone_completion_relation(
+    params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account] | None
+) -> Relation:
     source, source_params = _milestones_source(as_of, accounts)
     return Relation(
         source, source_params, "{s}.completion", "NULL::timestamptz", "{s}.completion IS NOT NULL"
     )
 
 
-def overdue_milestones_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+def overdue_milestones_relation(
+    params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account] | None
+) -> Relation:
     source, source_params = _milestones_source(as_of, accounts)
     return Relation(source, source_params, "{s}.overdue", "NULL::timestamptz")
 
@@ -617,11 +639,13 @@ def days_since_touchpoint(
     return _newest_of_each(accounts, _touchpoints(as_of), as_of)
 
 
-def days_since_touchpoint_relation(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account]):
+def days_since_touchpoint_relation(
+    params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account] | None
+) -> Relation:
     return _days_since_relation(accounts, _touchpoints(as_of), as_of)
 
 
-def _newest_rows(accounts: QuerySet[Account], rows: QuerySet) -> QuerySet:
+def _newest_rows(accounts: QuerySet[Account] | None, rows: QuerySet) -> QuerySet:
     """``(pk, newest)``: each account's newest row of ``rows`` (correlated to the account).
 
     For each account, its newest row is one step down the (account, ..., time) index, so the
@@ -646,7 +670,7 @@ def _newest_of_each(accounts: QuerySet[Account], rows: QuerySet, as_of: dt.datet
     )
 
 
-def _days_since_relation(accounts: QuerySet[Account], rows: QuerySet, as_of: dt.datetime) -> "Relation":
+def _days_since_relation(accounts: QuerySet[Account] | None, rows: QuerySet, as_of: dt.datetime) -> Relation:
     """``_newest_of_each`` in SQL: whole days (of 24 hours) from the newest row to T."""
     sql, params = _newest_rows(accounts, rows).order_by().query.sql_with_params()
     return Relation(
