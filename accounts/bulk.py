@@ -8,7 +8,7 @@ so the unique constraints still make a rerun or a concurrent run a no-op. Other 
 for ``make run``) keep ``bulk_create``.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import Any
 
@@ -75,20 +75,47 @@ def copy_insert(
         if with_ids:
             _allocate_ids(cursor, model, objs)
             chosen = [meta.pk, *(f for f in chosen if f is not meta.pk)]
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in chosen)
-        table = connection.ops.quote_name(meta.db_table)
-        scratch = connection.ops.quote_name(f"_copy_{meta.db_table}")
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {scratch} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
-        )
-        with cursor.cursor.copy(f"COPY {scratch} ({columns}) FROM STDIN") as copy:
-            for obj in objs:
-                copy.write_row([_copy_value(f, obj) for f in chosen])
         conflict = _conflict_clause(meta, ignore_conflicts, unique_fields, update_fields)
-        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {scratch}{conflict}")
-        written = cursor.rowcount
-        cursor.execute(f"DROP TABLE {scratch}")  # the same table may be copied to again in this transaction
+        values = ([_copy_value(f, obj) for f in chosen] for obj in objs)
+        written, _ = _copy_then_insert(cursor, meta, chosen, values, conflict)
     return written
+
+
+def _copy_then_insert(
+    cursor,
+    meta: Any,
+    chosen: Sequence[models.Field],
+    values: Iterable[Sequence[Any]],
+    tail: str,
+    *,
+    returning: bool = False,
+) -> tuple[int, list[tuple]]:
+    """COPY ``values`` into a temporary table of the ``chosen`` columns, then one INSERT … SELECT
+    into the model's table ending with ``tail`` (a conflict clause, a RETURNING).
+
+    Gives the number of rows written and, with ``returning`` (``tail`` has a RETURNING), its rows.
+    """
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in chosen)
+    table = quote(meta.db_table)
+    scratch = quote(f"_copy_{meta.db_table}")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {scratch} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
+    )
+    with cursor.cursor.copy(f"COPY {scratch} ({columns}) FROM STDIN") as copy:
+        for row in values:
+            copy.write_row(row)
+    cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {scratch}{tail}")
+    written = cursor.rowcount, (cursor.fetchall() if returning else [])
+    cursor.execute(f"DROP TABLE {scratch}")  # the same table may be copied to again in this transaction
+    return written
+
+
+def _with_jsonb(rows: Iterable[Sequence[Any]], json_at: Sequence[int]) -> Iterable[Sequence[Any]]:
+    """The rows with their JSON values (at ``json_at``) wrapped for COPY."""
+    if not json_at:
+        return rows
+    return ([Jsonb(v) if i in json_at and v is not None else v for i, v in enumerate(row)] for row in rows)
 
 
 def _conflict_clause(
@@ -140,7 +167,7 @@ def insert_rows(
     table = quote(meta.db_table)
     columns = ", ".join(quote(f.column) for f in chosen)
     back = [meta.get_field(name) for name in returning]
-    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    tail = _conflict_clause(meta, ignore_conflicts, (), ())
     if back:
         tail += " RETURNING " + ", ".join(quote(f.column) for f in back)
     written: list[tuple] = []
@@ -149,21 +176,9 @@ def insert_rows(
             COPY_FROM_ROWS if copy_from is None else copy_from
         ):
             json_at = [i for i, f in enumerate(chosen) if isinstance(f, models.JSONField)]
-            scratch = quote(f"_rows_{meta.db_table}")
-            empty = f"SELECT {columns} FROM {table} WITH NO DATA"
-            cursor.execute(f"CREATE TEMPORARY TABLE {scratch} ON COMMIT DROP AS {empty}")
-            with cursor.cursor.copy(f"COPY {scratch} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    if json_at:
-                        row = list(row)
-                        for i in json_at:
-                            if row[i] is not None:
-                                row[i] = Jsonb(row[i])
-                    copy.write_row(row)
-            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {scratch}{tail}")
-            if back:
-                written = cursor.fetchall()
-            cursor.execute(f"DROP TABLE {scratch}")
+            _, written = _copy_then_insert(
+                cursor, meta, chosen, _with_jsonb(rows, json_at), tail, returning=bool(back)
+            )
         else:
             per_batch = max(1, min(1000, 900 // len(chosen)))  # SQLite: at most 999 parameters
             row_sql = "(" + ", ".join(["%s"] * len(chosen)) + ")"
