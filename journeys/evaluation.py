@@ -373,11 +373,15 @@ def _next_move(
     return when, target, cause
 
 
-def _required_done_at() -> dict[int, dt.datetime]:
-    """Accounts whose current stage has required milestones, all done: when the last was done."""
-    rows = (
-        Milestone.objects.filter(visit_id=F("account__journey_state__visit_id"), definition__required=True)
-        .values("account_id")
+def _required_done(scope: set[int] | None = None):
+    """Accounts whose current stage has required milestones, all done: (account id, last done at)."""
+    milestones = Milestone.objects.filter(
+        visit_id=F("account__journey_state__visit_id"), definition__required=True
+    )
+    if scope is not None:
+        milestones = milestones.filter(account_id__in=scope)
+    return (
+        milestones.values("account_id")
         .annotate(
             total=Count("id"),
             done=Count("id", filter=Q(status=Milestone.Status.DONE)),
@@ -387,13 +391,59 @@ def _required_done_at() -> dict[int, dt.datetime]:
         .order_by()
         .values_list("account_id", "last_done")
     )
-    return dict(rows)
 
 
-def apply_transitions(*, config: JourneyConfig, now: dt.datetime) -> list[StageEntered]:
-    """Place new accounts and move every account as far as the rules take it by ``now``."""
-    required_done = _required_done_at()
-    accounts = Account.objects.values_list(
+def may_move(*, config: JourneyConfig, now: dt.datetime) -> Q:
+    """Accounts that ``_next_move`` might move by ``now``: a superset, read in SQL instead of walked.
+
+    Every other account has no candidate move (``_next_move`` returns None at once), so the first
+    round of a pass reads only these instead of walking every account in Python: not placed yet
+    (or in a deleted stage); churned outside a churn stage, or back from churn; a renewal date not
+    handled yet whose window may be open (or any, from a renewal stage: a renewed return); every
+    required milestone done; a stage's maximum duration over.
+    """
+    churn_stages = [s.id for s in config.stages.values() if s.entered_by == EnteredBy.ON_CHURN]
+    renewal_stages = [s.id for s in config.stages.values() if s.entered_by == EnteredBy.BEFORE_RENEWAL]
+    in_churn_stage = Q(journey_state__stage_id__in=churn_stages)
+    churned = Q(status=Account.Status.CHURNED)
+    may = (
+        Q(journey_state__isnull=True)
+        | ~Q(journey_state__stage_id__in=list(config.stages))
+        | (churned & ~in_churn_stage)
+        | (in_churn_stage & ~churned)
+        | Q(id__in=_required_done().values("account_id"))
+    )
+    if renewal_stages:
+        # A window opens at midnight UTC ``days_before_renewal`` days before the date (a day's margin).
+        opens_by = now.astimezone(dt.UTC).date() + dt.timedelta(
+            days=max(config.stages[pk].days_before_renewal for pk in renewal_stages) + 1
+        )
+        may |= (
+            ~in_churn_stage
+            & Q(renewal_date__isnull=False)
+            & (
+                Q(journey_state__renewal_date_handled__isnull=True)
+                | Q(renewal_date__gt=F("journey_state__renewal_date_handled"))
+            )
+            & (Q(journey_state__stage_id__in=renewal_stages) | Q(renewal_date__lte=opens_by))
+        )
+    for stage in config.stages.values():
+        if stage.max_days is not None:
+            ends_by = now - dt.timedelta(days=stage.max_days)
+            may |= Q(journey_state__stage_id=stage.id, journey_state__entered_at__lte=ends_by)
+    return may
+
+
+def apply_transitions(
+    *, config: JourneyConfig, now: dt.datetime, scope: set[int] | None = None
+) -> list[StageEntered]:
+    """Place new accounts and move every account (or those in ``scope``) as far as the rules go by ``now``."""
+    required_done = dict(_required_done(scope))
+    if scope is None:
+        accounts = Account.objects.filter(may_move(config=config, now=now))
+    else:
+        accounts = Account.objects.filter(id__in=scope)
+    accounts = accounts.values_list(
         "id",
         "status",
         "churned_at",
@@ -535,12 +585,20 @@ def evaluate_journeys(*, now: dt.datetime) -> JourneyChanges:
     changes = JourneyChanges()
     if not config.stages:
         return changes
+    scope = None  # the first round looks at every account
     for _ in range(config.max_rounds()):
-        changes.milestones_completed += complete_rule_milestones(now=now)
-        entered = apply_transitions(config=config, now=now)
+        completed = complete_rule_milestones(now=now)
+        changes.milestones_completed += completed
+        if scope is not None:
+            # A later round can only move an account the previous round moved (its new stage's
+            # milestones may be met already) or one whose milestones this round completed: the
+            # others were walked as far as the rules take them, with the same data and ``now``.
+            scope |= {c.account_id for c in completed}
+        entered = apply_transitions(config=config, now=now, scope=scope)
         changes.stages_entered += entered
         if not entered:
             break
+        scope = {e.account_id for e in entered}
     changes.milestones_overdue = mark_overdue(now=now)
     sync_account_stage()
     return changes

@@ -291,3 +291,52 @@ def test_milestones_already_due_when_an_account_is_first_placed_are_skipped_not_
     assert not evaluate(at(29))
     # Those due after Lifeline knew become overdue as usual.
     assert [c.key for c in evaluate(at(30)).milestones_overdue] == ["team-invited"]
+
+
+def test_the_first_round_reads_a_superset_of_the_accounts_a_full_walk_moves(
+    default_journey, world, monkeypatch
+):
+    """``may_move`` lets the pass skip accounts with nothing due; it must never skip one that moves."""
+    from django.db.models import Q
+
+    from journeys import evaluation
+    from journeys.actions import complete_milestone
+
+    onboarding = new_account()
+    done_early = new_account()
+    renewing = new_account(segment="")
+    churning = new_account()
+    five_stage = AccountFactory(contract_start=T0.date(), segment="Self-serve", renewal_date=None)
+    late_start = AccountFactory(contract_start=at(40).date(), renewal_date=dt.date(2026, 6, 1))
+    long_churned = AccountFactory(
+        status="churned", churned_at=dt.date(2025, 6, 1), contract_start=dt.date(2024, 1, 1)
+    )
+    everyone = [onboarding, done_early, renewing, churning, five_stage, late_start, long_churned]
+
+    def check(now: dt.datetime) -> set[int]:
+        with time_machine.travel(now, tick=False):
+            evaluation.complete_rule_milestones(now=now)
+            config = evaluation.JourneyConfig.load()
+            may = set(
+                Account.objects.filter(evaluation.may_move(config=config, now=now)).values_list(
+                    "id", flat=True
+                )
+            )
+            with monkeypatch.context() as patched:
+                patched.setattr(evaluation, "may_move", lambda **kwargs: Q())  # the full walk
+                moved = {change.account_id for change in evaluate_journeys(now=now).stages_entered}
+        assert moved <= may, (now, moved - may)
+        return moved
+
+    assert check(at(0, 1)) == {a.id for a in everyone}
+    complete_milestone(account=done_early, key="kickoff-call", user=world.csm_a, now=at(2))
+    assert not check(at(3))
+    update_account(actor=world.admin, account=churning, values={"status": "churned"}, now=at(20))
+    moved = [check(at(d)) for d in (21, 35, 70, 95, 130, 200)]
+    assert moved[0] == {churning.id} and five_stage.id in moved[1] and onboarding.id in moved[3]
+    update_account(actor=world.admin, account=churning, values={"status": "active"}, now=at(210))
+    assert churning.id in check(at(211))
+    assert renewing.id in check(at(250))  # its renewal window opened on day 245
+    update_account(actor=world.manager_a, account=renewing, values={"renewal_date": dt.date(2028, 1, 5)})
+    assert renewing.id in check(at(251))  # renewed: back to adoption
+    assert not check(at(251, 1))
