@@ -139,7 +139,7 @@ def queue_alert_emails(*, alerts: Iterable[Alert], now: dt.datetime) -> int:
             title=title,
             body=body,
             account_name=name,
-            account_url=f"{base_url}/accounts/{account_id}/",
+            account_url=account_url(account_id),
             why=reason_lines(reason),
             base_url=base_url,
         )
