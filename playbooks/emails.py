@@ -5,14 +5,17 @@ Templates live in ``templates/emails/<name>_subject.txt``, ``<name>.txt`` and ``
 """
 
 import datetime as dt
+import hashlib
+import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
+from django.utils import timezone
 
-from accounts.bulk import copy_insert
+from accounts.bulk import copy_insert, insert_rows
 from playbooks.models import Alert, EmailDelivery
 
 SUBJECT_MAX_LENGTH = EmailDelivery._meta.get_field("subject").max_length
@@ -82,8 +85,84 @@ def _alert_address(alert: Alert) -> str:
 
 
 def queue_alert_emails(*, alerts: Iterable[Alert], now: dt.datetime) -> int:
-    """Write one outbox row per alert (key ``alert:<id>``) to its recipient. Safe to run twice."""
+    """Write one outbox row per alert (key ``alert:<id>``) to its recipient. Safe to run twice.
+
+    With the shipped alert templates (``lean_alert_templates``), the alerts are read as plain
+    rows and rendered by ``render_alert_email``; otherwise every alert goes through the
+    templates as ``render_email`` renders them.
+    """
     alert_ids = [alert.pk for alert in alerts]
+    if not lean_alert_templates():
+        return _queue_rendered_alert_emails(alert_ids, now)
+    rows = (
+        Alert.objects.filter(pk__in=alert_ids)
+        .order_by("id")
+        .values_list(
+            "id",
+            "account_id",
+            "account__name",
+            "recipient_id",
+            "recipient__email",
+            "recipient__is_active",
+            "email",
+            "severity",
+            "title",
+            "body",
+            "reason",
+        )
+    )
+    base_url = settings.LIFELINE_BASE_URL
+    severity_labels: dict[str, str] = {}
+    created_at = timezone.now()
+    outbox = []
+    for (
+        pk,
+        account_id,
+        name,
+        recipient_id,
+        user_email,
+        user_active,
+        email,
+        severity,
+        title,
+        body,
+        reason,
+    ) in rows:
+        address = (user_email if user_active else "") if recipient_id is not None else email
+        if not address:
+            continue  # a user without an address (or no longer active) still sees it in the app
+        if severity not in severity_labels:
+            severity_labels[severity] = Alert(severity=severity).get_severity_display()
+        rendered = render_alert_email(
+            severity=severity,
+            severity_label=severity_labels[severity],
+            title=title,
+            body=body,
+            account_name=name,
+            account_url=account_url(account_id),
+            why=reason_lines(reason),
+            base_url=base_url,
+        )
+        outbox.append(
+            (
+                f"alert:{pk}",
+                pk,
+                address,
+                rendered.subject,
+                rendered.text,
+                rendered.html,
+                EmailDelivery.Status.PENDING.value,
+                0,
+                "",
+                now,
+                created_at,
+            )
+        )
+    return _queue_outbox_rows(outbox)
+
+
+def _queue_rendered_alert_emails(alert_ids: Sequence[int], now: dt.datetime) -> int:
+    """``queue_alert_emails`` through the templates, one alert (model instances) at a time."""
     rows = Alert.objects.filter(pk__in=alert_ids).select_related("account", "recipient").order_by("id")
     deliveries = []
     for alert in rows:
@@ -111,3 +190,165 @@ def queue_alert_emails(*, alerts: Iterable[Alert], now: dt.datetime) -> int:
             )
         )
     return queue_emails(deliveries=deliveries)
+
+
+OUTBOX_FIELDS = [
+    "key",
+    "alert",
+    "to_email",
+    "subject",
+    "text_body",
+    "html_body",
+    "status",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+    "created_at",
+]
+
+
+def _queue_outbox_rows(rows: Sequence[tuple]) -> int:
+    """``queue_emails`` for plain rows (``OUTBOX_FIELDS``, the key first): only the new keys."""
+    keys = {row[0] for row in rows}
+    existing = set(EmailDelivery.objects.filter(key__in=keys).values_list("key", flat=True))
+    fresh: dict[str, tuple] = {}
+    for row in rows:
+        if row[0] not in existing:
+            fresh.setdefault(row[0], row)
+    insert_rows(EmailDelivery, OUTBOX_FIELDS, list(fresh.values()), ignore_conflicts=True)
+    return len(fresh)
+
+
+# The templates ``render_alert_email`` writes out, by the SHA-256 of their source: an edited or
+# overriding template (another templates dir, an app) has another digest and is rendered as is.
+LEAN_ALERT_TEMPLATES = {
+    "emails/alert_subject.txt": "c34ed1e04c8ae11b3453ecb9235bf04c303b316dfb490742b40550d7dcc4ae07",
+    "emails/alert.txt": "a35ffbc2018cb1002cba0552793d16fd560a9c7e6d49c9084d4b136deff392bb",
+    "emails/alert.html": "a0220c50e0ee120bb9d387b626fc967f699d6ed2568a3685f97dd5218eb90c90",
+    "emails/base.html": "ea4847b2fee7cb4658f77adabf6ac773f62a3b81d2272135872249c9db5a6685",
+}
+
+
+def alert_template_digests() -> dict[str, str]:
+    """The SHA-256 of each alert template's source, as the template engine finds it."""
+    return {
+        name: hashlib.sha256(get_template(name).template.source.encode()).hexdigest()
+        for name in LEAN_ALERT_TEMPLATES
+    }
+
+
+def lean_alert_templates() -> bool:
+    """Whether ``render_alert_email`` gives what the alert templates give: they are the shipped ones.
+
+    Read at every call (four cached template look-ups), so an override is never missed.
+    """
+    engine = get_template(next(iter(LEAN_ALERT_TEMPLATES))).backend.engine
+    return engine.autoescape and alert_template_digests() == LEAN_ALERT_TEMPLATES
+
+
+def render_alert_email(
+    *,
+    severity: str,
+    severity_label: str,
+    title: str,
+    body: str,
+    account_name: str,
+    account_url: str,
+    why: Sequence[tuple[str, str]],
+    base_url: str,
+) -> RenderedEmail:
+    """What ``render_email("alert", …)`` gives with the shipped templates, without the engine.
+
+    The same bytes (tests render varied alerts both ways): the subject and text as written,
+    the html with every value escaped as autoescape does. Only used when
+    ``lean_alert_templates()``; a change to the templates needs the same change here (and new
+    digests in ``LEAN_ALERT_TEMPLATES``).
+    """
+    critical = severity == "critical"
+    subject = f"{'[Critical] ' if critical else ''}{title} · {account_name}"
+    subject = " ".join(subject.split())[:SUBJECT_MAX_LENGTH]
+    text = f"{severity_label} alert on {account_name}\n\n{title}\n"
+    if body:
+        text += f"\n{body}\n"
+    if why:
+        text += "\nWhy you are getting this:\n" + "".join(f"  - {label}: {value}\n" for label, value in why)
+    text += f"\nOpen the account: {account_url}\n\n-- \nLifeline, {base_url}/"
+    text = text.strip() + "\n"
+    color = "#b42318" if critical else "#946200" if severity == "warning" else "#52606d"
+    e_title, e_name, e_url, e_base = (
+        escape(title),
+        escape(account_name),
+        escape(account_url),
+        escape(base_url),
+    )
+    content = (
+        f'\n<p style="margin:0 0 8px 0; font-size:13px; font-weight:600; color:{color};">'
+        f"{escape(severity_label)} alert on {e_name}</p>\n"
+        f'<h1 style="margin:0 0 16px 0; font-size:20px; line-height:1.3; color:#1f2933;">{e_title}</h1>\n'
+    )
+    if body:
+        content += f'<p style="margin:0 0 16px 0; white-space:pre-line;">{escape(body)}</p>'
+    content += "\n"
+    if why:
+        content += (
+            '\n<p style="margin:0 0 6px 0; font-weight:600;">Why you are getting this</p>\n'
+            '<table role="presentation" cellpadding="0" cellspacing="0" style="margin:0 0 20px 0;'
+            ' border-collapse:collapse; font-size:14px;">\n'
+            + "".join(
+                '<tr><td style="padding:3px 16px 3px 0; color:#52606d; vertical-align:top;">'
+                f'{escape(label)}</td><td style="padding:3px 0;">{escape(value)}</td></tr>\n'
+                for label, value in why
+            )
+            + "</table>\n"
+        )
+    content += (
+        f'\n<p style="margin:0;"><a href="{e_url}" style="display:inline-block; padding:9px 16px;'
+        " border-radius:4px; background-color:#2f5fd0; color:#ffffff; text-decoration:none;"
+        f' font-weight:600;">Open {e_name}</a></p>\n'
+        f'<p style="margin:12px 0 0 0; font-size:12px; color:#7b8794;">{e_url}</p>\n'
+    )
+    html = (
+        _HTML_HEAD
+        + e_title
+        + _HTML_AFTER_TITLE
+        + content
+        + _HTML_AFTER_CONTENT
+        + f'Sent by Lifeline, <a href="{e_base}/" style="color:#7b8794;">{e_base}</a>.'
+        + _HTML_TAIL
+    )
+    return RenderedEmail(subject=subject, text=text, html=html)
+
+
+def escape(value: Any) -> str:
+    """Django's autoescape of a plain (not safe) value: ``& < > " '``."""
+    return html.escape(str(value))
+
+
+_HTML_HEAD = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>"""
+_HTML_AFTER_TITLE = """</title>
+</head>
+<body style="margin:0; padding:0; background-color:#f4f5f7; font-family:-apple-system, BlinkMacSystemFont, \
+'Segoe UI', Helvetica, Arial, sans-serif; font-size:15px; line-height:1.5; color:#1f2933;">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background-color:#f4f5f7;">
+<tr><td align="center" style="padding:24px 12px;">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="max-width:640px; \
+background-color:#ffffff; border:1px solid #e1e4e8; border-radius:6px;">
+<tr><td style="padding:16px 24px; border-bottom:1px solid #e1e4e8; font-size:13px; font-weight:600; \
+letter-spacing:0.04em; text-transform:uppercase; color:#52606d;">Lifeline</td></tr>
+<tr><td style="padding:24px;">
+"""
+_HTML_AFTER_CONTENT = """
+</td></tr>
+<tr><td style="padding:16px 24px; border-top:1px solid #e1e4e8; font-size:12px; color:#7b8794;">"""
+_HTML_TAIL = """</td></tr>
+</table>
+</td></tr>
+</table>
+</body>
+</html>
+"""

@@ -1,0 +1,193 @@
+"""Alert emails rendered in bulk: the lean path gives exactly what the templates give.
+
+``render_alert_email`` writes out the shipped ``emails/alert*`` templates; these tests render
+many varied alerts both ways (odd names, titles, bodies and reasons, HTML-special characters)
+and compare the bytes, then the outbox rows each path writes.
+"""
+
+import datetime as dt
+import random
+
+import pytest
+from django.conf import settings as django_settings
+
+from accounts import bulk
+from accounts.models import Account
+from playbooks import emails
+from playbooks.emails import (
+    account_url,
+    lean_alert_templates,
+    queue_alert_emails,
+    reason_lines,
+    render_alert_email,
+    render_email,
+)
+from playbooks.models import Alert, EmailDelivery, Step
+from tests.factories import AccountFactory, UserFactory
+
+NOW = dt.datetime(2026, 11, 12, 9, 0, tzinfo=dt.UTC)
+ODD = [
+    "",
+    "x",
+    "<b>&amp;</b>",
+    "\"quoted\" 'apostrophe'",
+    "a\nb",
+    "  spaced  ",
+    "é ü · —",
+    "{{ x }}",
+    "\t\r\n",
+]
+ODD_VALUES = [*ODD, None, 0, 1.5, True, [1, "<2>"], {"a": "<>&"}, {"old_score": 70, "new_<x>": "&"}]
+REASON_KEYS = [
+    "playbook",
+    "trigger",
+    "trigger_label",
+    "values",
+    "occurrence",
+    "fired_at",
+    "extra_key",
+    "score",
+]
+SEVERITIES = ["critical", "warning", "info", "unknown"]
+
+
+def varied_alerts(count: int, seed: int = 7) -> list[Alert]:
+    """Unsaved alerts (with their accounts) covering the templates' branches and escaping."""
+    rnd = random.Random(seed)
+    alerts = []
+    for i in range(count):
+        name = rnd.choice(["Acme", "<script>&\"'", "A & B", "", " x ", "Ünï\ncode"]) + rnd.choice(ODD)
+        reason = {
+            key: rnd.choice(ODD_VALUES) for key in rnd.sample(REASON_KEYS, rnd.randint(0, len(REASON_KEYS)))
+        }
+        account = Account(id=i + 1, name=name)
+        alerts.append(
+            Alert(
+                id=i + 1,
+                account=account,
+                title=rnd.choice(ODD) + "T" * rnd.randint(0, 320),
+                body=rnd.choice(ODD),
+                severity=rnd.choice(SEVERITIES),
+                reason=reason,
+            )
+        )
+    return alerts
+
+
+def test_the_shipped_templates_take_the_lean_path():
+    assert lean_alert_templates(), (
+        "emails/alert* or emails/base.html changed: update render_alert_email and LEAN_ALERT_TEMPLATES"
+    )
+
+
+def test_lean_rendering_gives_the_templates_bytes_for_varied_alerts():
+    for alert in varied_alerts(1500):
+        why = reason_lines(alert.reason)
+        url = account_url(alert.account_id)
+        expected = render_email(
+            "alert", {"alert": alert, "account": alert.account, "account_url": url, "why": why}
+        )
+        lean = render_alert_email(
+            severity=alert.severity,
+            severity_label=alert.get_severity_display(),
+            title=alert.title,
+            body=alert.body,
+            account_name=alert.account.name,
+            account_url=url,
+            why=why,
+            base_url=django_settings.LIFELINE_BASE_URL,
+        )
+        assert lean == expected, alert.pk
+
+
+def test_html_values_are_escaped():
+    email = render_alert_email(
+        severity="critical",
+        severity_label="Critical",
+        title="<b>Down</b>",
+        body="a & b",
+        account_name='O\'Neil "&" <Co>',
+        account_url="http://x/accounts/1/",
+        why=[("<Label>", "'v'")],
+        base_url="http://x",
+    )
+    assert "O&#x27;Neil &quot;&amp;&quot; &lt;Co&gt;" in email.html
+    assert "&lt;b&gt;Down&lt;/b&gt;" in email.html and "a &amp; b" in email.html
+    assert "&lt;Label&gt;" in email.html and "&#x27;v&#x27;" in email.html
+    assert 'O\'Neil "&" <Co>' in email.text and email.subject == '[Critical] <b>Down</b> · O\'Neil "&" <Co>'
+
+
+def outbox_rows() -> list[tuple]:
+    return list(
+        EmailDelivery.objects.order_by("key").values_list(
+            "key",
+            "alert_id",
+            "to_email",
+            "subject",
+            "text_body",
+            "html_body",
+            "status",
+            "attempts",
+            "last_error",
+            "next_attempt_at",
+            "sent_at",
+        )
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("copy_from", [0, 10_000], ids=["copy", "values"])
+def test_the_lean_path_writes_the_rows_the_templates_write(monkeypatch, copy_from):
+    monkeypatch.setattr(bulk, "COPY_FROM_ROWS", copy_from)
+    active, inactive, no_address = (
+        UserFactory(),
+        UserFactory(is_active=False),
+        UserFactory(email=""),
+    )
+    alerts = []
+    for i, template in enumerate(varied_alerts(120, seed=11)):
+        account = AccountFactory(name=template.account.name[:200])
+        recipient = [active, inactive, no_address, None][i % 4]
+        alerts.append(
+            Alert.objects.create(
+                account=account,
+                recipient=recipient,
+                email="" if recipient else ["ops@customer.example", ""][i % 8 // 4],
+                recipient_key=f"k{i}",
+                kind="band_entered",
+                title=template.title[:300],
+                body=template.body,
+                severity=template.severity,
+                reason=template.reason,
+            )
+        )
+
+    lean_count = queue_alert_emails(alerts=alerts, now=NOW)
+    lean_rows = outbox_rows()
+    EmailDelivery.objects.all().delete()
+    monkeypatch.setattr(emails, "lean_alert_templates", lambda: False)
+    rendered_count = queue_alert_emails(alerts=alerts, now=NOW)
+
+    assert lean_count == rendered_count == len(lean_rows) > 40
+    assert lean_rows == outbox_rows()
+
+
+@pytest.mark.django_db
+def test_an_overriding_template_is_rendered_as_written(settings, tmp_path):
+    (tmp_path / "emails").mkdir()
+    (tmp_path / "emails" / "alert_subject.txt").write_text("Custom: {{ alert.title }} ({{ alert.kind }})")
+    engine = settings.TEMPLATES[0]
+    settings.TEMPLATES = [{**engine, "DIRS": [tmp_path, *engine["DIRS"]]}]
+    account = AccountFactory(name="Acme & Co")
+    alert = Alert.objects.create(
+        account=account,
+        email="ops@customer.example",
+        recipient_key="email:ops@customer.example",
+        kind="band_entered",
+        title="Turned red",
+        severity=Step.Severity.CRITICAL,
+    )
+
+    assert not lean_alert_templates()
+    assert queue_alert_emails(alerts=[alert], now=NOW) == 1
+    assert EmailDelivery.objects.get().subject == "Custom: Turned red (band_entered)"
