@@ -206,7 +206,6 @@ def store_changed_in_sql(rows: Sequence[tuple], *, now: dt.datetime) -> tuple[in
         with cursor.cursor.copy(f"COPY _insights_figures ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute("ANALYZE _insights_figures")
         cursor.execute(_upsert_sql(), {"now": now})
         segment_changes, written = cursor.fetchone()
         cursor.execute("DROP TABLE _insights_figures")  # a second run in the same transaction
