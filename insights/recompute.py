@@ -4,11 +4,18 @@ It runs after journeys and before health (``playbooks.pipeline``), so a scorecar
 reads this run's figures. Idempotent: a rerun with the same data writes the same rows, and an
 account's RFM segment keeps its ``rfm_segment_since`` for as long as it stays in that segment,
 which is what the ``segment_entered`` trigger keys on.
+
+On PostgreSQL the figures go to the database as plain rows (one COPY) and the database compares
+them with the stored ones, carries the segment entry over and writes only the changed rows, in one
+statement: the stored rows never come back to Python and no model object is built. Other
+databases (SQLite for ``make run``) compare in Python; the tests check that both store the same.
 """
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.bulk import copy_insert
@@ -43,9 +50,14 @@ _UPDATED_FIELDS = [
 ]
 # Everything but the time: a row whose figures are all equal is not rewritten.
 _COMPARED_FIELDS = [name for name in _UPDATED_FIELDS if name != "computed_at"]
+# What the figures give (the segment entry and the previous segment come from the stored row).
+_FIGURE_FIELDS = [
+    name for name in _COMPARED_FIELDS if name not in ("rfm_segment_since", "previous_rfm_segment")
+]
 _SEGMENT = _COMPARED_FIELDS.index("rfm_segment")
 _SINCE = _COMPARED_FIELDS.index("rfm_segment_since")
 _BEFORE = _COMPARED_FIELDS.index("previous_rfm_segment")
+_FIGURE_SEGMENT = _FIGURE_FIELDS.index("rfm_segment")
 
 
 @dataclass
@@ -71,61 +83,160 @@ def recompute_insights(*, now: dt.datetime) -> InsightsResult:
     few); the others get this run's ``computed_at`` in one set-based UPDATE.
     """
     figures = account_figures(as_of=now)
+    result = InsightsResult(
+        accounts=len(figures), buyers=sum(f.history is not None for f in figures.values())
+    )
+    rows = [figure_row(pk, f) for pk, f in figures.items()]
+    with transaction.atomic(savepoint=False):
+        store = store_changed_in_sql if connection.vendor == "postgresql" else store_changed_in_python
+        result.segment_changes, result.written = store(rows, now=now)
+        AccountValue.objects.exclude(computed_at=now).update(computed_at=now)
+    return result
+
+
+def figure_row(pk: int, f: AccountFigures) -> tuple:
+    """One account's figures as a plain row: its id, then the values of ``_FIGURE_FIELDS`` in order."""
+    history, window = f.history, f.window
+    if history is None:
+        first_at = second_at = last_at = None
+    else:
+        first_at, second_at, last_at = history.first_at, history.second_at, history.last_at
+    return (
+        pk,
+        history.purchases if history else 0,
+        first_at,
+        second_at,
+        last_at,
+        window.frequency if window else 0,
+        window.monetary if window else 0,
+        f.average_order_value,
+        f.purchases_per_year,
+        f.gross_margin,
+        f.churn_rate,
+        f.expected_lifetime_years,
+        f.clv,
+        window.recency_days if window else None,
+        window.r_score if window else None,
+        window.f_score if window else None,
+        window.m_score if window else None,
+        f.rfm_segment,
+        f.lifecycle,
+    )
+
+
+# The figures as computed: unconstrained numerics, so that a value with more places than its
+# column compares as different (and is rewritten), exactly as the comparison in Python does.
+_FIGURES_TABLE = """
+CREATE TEMPORARY TABLE _insights_figures (
+    account_id bigint PRIMARY KEY,
+    purchases bigint,
+    first_purchase_at timestamptz,
+    second_purchase_at timestamptz,
+    last_purchase_at timestamptz,
+    window_purchases bigint,
+    window_value numeric,
+    average_order_value numeric,
+    purchases_per_year numeric,
+    gross_margin numeric,
+    churn_rate numeric,
+    expected_lifetime_years numeric,
+    clv numeric,
+    recency_days bigint,
+    r_score bigint,
+    f_score bigint,
+    m_score bigint,
+    rfm_segment text,
+    lifecycle text
+) ON COMMIT DROP
+"""
+
+# A segment that changed (a stored row counts as "" when there is none) is entered now (or left
+# for none) and remembers the one before; otherwise both are carried over from the stored row.
+# A row is written when it is new or any compared figure differs (IS DISTINCT FROM: NULL-safe,
+# column by column, numbers by value as in Python).
+_UPSERT_SQL = """
+WITH compared AS (
+    SELECT f.*,
+           v.account_id IS NULL AS is_new,
+           f.rfm_segment <> COALESCE(v.rfm_segment, '') AS segment_changed,
+           CASE WHEN f.rfm_segment <> COALESCE(v.rfm_segment, '')
+                THEN CASE WHEN f.rfm_segment <> '' THEN %(now)s::timestamptz END
+                ELSE v.rfm_segment_since END AS new_since,
+           CASE WHEN f.rfm_segment <> COALESCE(v.rfm_segment, '')
+                THEN COALESCE(v.rfm_segment, '')
+                ELSE COALESCE(v.previous_rfm_segment, '') END AS new_before,
+           {stored}
+    FROM _insights_figures f
+    LEFT JOIN insights_accountvalue v ON v.account_id = f.account_id
+), written AS (
+    INSERT INTO insights_accountvalue (account_id, {columns})
+    SELECT account_id, %(now)s::timestamptz, {values}
+    FROM compared
+    WHERE is_new OR ROW({stored_names}) IS DISTINCT FROM ROW({values})
+    ON CONFLICT (account_id) DO UPDATE SET {updates}
+    RETURNING 1
+)
+SELECT (SELECT COUNT(*) FROM compared WHERE segment_changed), (SELECT COUNT(*) FROM written)
+"""
+
+
+def _upsert_sql() -> str:
+    quote = connection.ops.quote_name
+    meta = AccountValue._meta
+    computed = {"rfm_segment_since": "new_since", "previous_rfm_segment": "new_before"}
+    compared = [meta.get_field(name).column for name in _COMPARED_FIELDS]
+    columns = [quote(meta.get_field(name).column) for name in _UPDATED_FIELDS]
+    return _UPSERT_SQL.format(
+        stored=", ".join(f"v.{quote(c)} AS {quote('stored_' + c)}" for c in compared),
+        stored_names=", ".join(quote("stored_" + c) for c in compared),
+        columns=", ".join(columns),
+        values=", ".join(computed.get(name, quote(name)) for name in _COMPARED_FIELDS),
+        updates=", ".join(f"{c} = EXCLUDED.{c}" for c in columns),
+    )
+
+
+def store_changed_in_sql(rows: Sequence[tuple], *, now: dt.datetime) -> tuple[int, int]:
+    """PostgreSQL: COPY the figure rows, then compare and upsert them in one statement.
+
+    Gives (segment changes, rows written). Must run in a transaction (the table drops at commit).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_FIGURES_TABLE)
+        columns = ", ".join(["account_id", *_FIGURE_FIELDS])
+        with cursor.cursor.copy(f"COPY _insights_figures ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(_upsert_sql(), {"now": now})
+        segment_changes, written = cursor.fetchone()
+        cursor.execute("DROP TABLE _insights_figures")  # a second run in the same transaction
+    return segment_changes, written
+
+
+def store_changed_in_python(rows: Sequence[tuple], *, now: dt.datetime) -> tuple[int, int]:
+    """Any database: read the stored rows, compare in Python, upsert the changed ones.
+
+    Gives (segment changes, rows written); stores what ``store_changed_in_sql`` stores.
+    """
     previous = {row[0]: row[1:] for row in AccountValue.objects.values_list("account_id", *_COMPARED_FIELDS)}
-    result = InsightsResult(accounts=len(figures))
-    rows = []
-    for pk, f in figures.items():
+    segment_changes = 0
+    changed = []
+    for pk, *figures in rows:
         stored = previous.get(pk)
         old_segment, since, before = (
             (stored[_SEGMENT], stored[_SINCE], stored[_BEFORE]) if stored else ("", None, "")
         )
-        if f.rfm_segment != old_segment:
+        segment = figures[_FIGURE_SEGMENT]
+        if segment != old_segment:
             # A new segment (or none): remember where it came from and when it was entered.
-            before, since = old_segment, (now if f.rfm_segment else None)
-            result.segment_changes += 1
-        result.buyers += f.history is not None
-        row = _account_value(pk, f, now=now, since=since, before=before)
-        if stored is None or _compared(row) != stored:
-            rows.append(row)
-    copy_insert(AccountValue, rows, unique_fields=["account"], update_fields=_UPDATED_FIELDS)
-    AccountValue.objects.exclude(computed_at=now).update(computed_at=now)
-    result.written = len(rows)
-    return result
-
-
-def _account_value(
-    pk: int, f: AccountFigures, *, now: dt.datetime, since: dt.datetime | None, before: str
-) -> AccountValue:
-    history, window = f.history, f.window
-    return AccountValue(
-        account_id=pk,
-        computed_at=now,
-        purchases=history.purchases if history else 0,
-        first_purchase_at=history.first_at if history else None,
-        second_purchase_at=history.second_at if history else None,
-        last_purchase_at=history.last_at if history else None,
-        window_purchases=window.frequency if window else 0,
-        window_value=window.monetary if window else 0,
-        average_order_value=f.average_order_value,
-        purchases_per_year=f.purchases_per_year,
-        gross_margin=f.gross_margin,
-        churn_rate=f.churn_rate,
-        expected_lifetime_years=f.expected_lifetime_years,
-        clv=f.clv,
-        recency_days=window.recency_days if window else None,
-        r_score=window.r_score if window else None,
-        f_score=window.f_score if window else None,
-        m_score=window.m_score if window else None,
-        rfm_segment=f.rfm_segment,
-        rfm_segment_since=since,
-        previous_rfm_segment=before,
-        lifecycle=f.lifecycle,
-    )
-
-
-def _compared(row: AccountValue) -> tuple:
-    """The stored figures of a row, in ``_COMPARED_FIELDS`` order (compared with what is stored)."""
-    return tuple(getattr(row, name) for name in _COMPARED_FIELDS)
+            before, since = old_segment, (now if segment else None)
+            segment_changes += 1
+        values = dict(zip(_FIGURE_FIELDS, figures, strict=True))
+        values.update(rfm_segment_since=since, previous_rfm_segment=before)
+        compared = tuple(values[name] for name in _COMPARED_FIELDS)
+        if stored is None or compared != stored:
+            changed.append(AccountValue(account_id=pk, computed_at=now, **values))
+    copy_insert(AccountValue, changed, unique_fields=["account"], update_fields=_UPDATED_FIELDS)
+    return segment_changes, len(changed)
 
 
 def run_insights_step(*, now: dt.datetime | None = None) -> InsightsResult | None:
