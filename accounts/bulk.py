@@ -97,18 +97,71 @@ def _copy_then_insert(
     """
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in chosen)
-    table = quote(meta.db_table)
+    scratch = _copy_to_scratch(cursor, meta, chosen, values)
+    cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {columns} FROM {scratch}{tail}")
+    written = cursor.rowcount, (cursor.fetchall() if returning else [])
+    cursor.execute(f"DROP TABLE {scratch}")  # the same table may be copied to again in this transaction
+    return written
+
+
+def _copy_to_scratch(
+    cursor, meta: Any, chosen: Sequence[models.Field], values: Iterable[Sequence[Any]]
+) -> str:
+    """COPY ``values`` into a new temporary table of the ``chosen`` columns of the model's table; its name."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in chosen)
     scratch = quote(f"_copy_{meta.db_table}")
     cursor.execute(
-        f"CREATE TEMPORARY TABLE {scratch} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
+        f"CREATE TEMPORARY TABLE {scratch} ON COMMIT DROP AS SELECT {columns} FROM {quote(meta.db_table)}"
+        " WITH NO DATA"
     )
     with cursor.cursor.copy(f"COPY {scratch} ({columns}) FROM STDIN") as copy:
         for row in values:
             copy.write_row(row)
-    cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {scratch}{tail}")
-    written = cursor.rowcount, (cursor.fetchall() if returning else [])
-    cursor.execute(f"DROP TABLE {scratch}")  # the same table may be copied to again in this transaction
-    return written
+    return scratch
+
+
+def copy_update(
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    fields: Sequence[str],
+    *,
+    copy_from: int | None = None,
+) -> int:
+    """Save ``fields`` of saved ``objs`` in one COPY and one UPDATE … FROM; return how many rows it updated.
+
+    ``bulk_update`` writes one ``CASE WHEN pk = … THEN …`` per row and field, which Django builds
+    as expressions and PostgreSQL evaluates row by row: 818 tasks took ~1.7 s. Fewer rows than
+    ``copy_from`` (default ``COPY_FROM_ROWS``), and other databases, keep ``bulk_update``.
+    """
+    if not objs:
+        return 0
+    if connection.vendor != "postgresql" or len(objs) < (COPY_FROM_ROWS if copy_from is None else copy_from):
+        return model.objects.bulk_update(objs, fields, batch_size=1000)
+    meta = model._meta
+    chosen = [meta.pk, *(meta.get_field(name) for name in fields)]
+    quote = connection.ops.quote_name
+    values = ([_update_value(f, obj) for f in chosen] for obj in objs)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        scratch = _copy_to_scratch(cursor, meta, chosen, values)
+        assignments = ", ".join(f"{quote(f.column)} = s.{quote(f.column)}" for f in chosen[1:])
+        pk = quote(meta.pk.column)
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} AS t SET {assignments} FROM {scratch} AS s WHERE t.{pk} = s.{pk}"
+        )
+        updated = cursor.rowcount
+        cursor.execute(f"DROP TABLE {scratch}")
+    return updated
+
+
+def _update_value(field: models.Field, obj: models.Model) -> Any:
+    """What COPY is given for ``field`` of a saved ``obj``: its value as set (as ``bulk_update`` reads it)."""
+    value = getattr(obj, field.attname)
+    if isinstance(field, models.JSONField) and value is not None:
+        return Jsonb(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
 
 
 def _with_jsonb(rows: Iterable[Sequence[Any]], json_at: Sequence[int]) -> Iterable[Sequence[Any]]:

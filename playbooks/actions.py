@@ -18,7 +18,7 @@ from django.template.base import TextNode, VariableNode
 from django.template.defaulttags import AutoEscapeControlNode
 from django.utils import timezone
 
-from accounts.bulk import insert_rows
+from accounts.bulk import copy_update, insert_rows
 from accounts.models import Account
 from playbooks.assignment import AccountRef, account_refs, resolve_assignees, resolve_recipients
 from playbooks.models import Alert, Playbook, PlaybookRun, Step, Task, Trigger
@@ -266,9 +266,7 @@ def _apply_task_step(
         to_create,
         ignore_conflicts=True,
     )
-    Task.objects.bulk_update(
-        to_update, ["title", "description", "run", "reason", "due_date", "updated_at"], batch_size=1000
-    )
+    copy_update(Task, to_update, ["title", "description", "run", "reason", "due_date", "updated_at"])
     return len(to_create), len(to_update)
 
 

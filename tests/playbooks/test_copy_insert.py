@@ -61,3 +61,30 @@ def test_an_upsert_through_copy_updates_the_named_fields(db):
 
     stored = AccountValue.objects.get()
     assert (stored.purchases, stored.computed_at) == (5, at)
+
+
+def test_copy_update_saves_the_named_fields_as_bulk_update_does(db):
+    from accounts.bulk import copy_update
+
+    step = TaskStepFactory()
+    tasks = [
+        Task.objects.create(account=AccountFactory(), title=f"t{i}", due_date=DAY, step=step, reason={"n": i})
+        for i in range(4)
+    ]
+    untouched = tasks.pop()
+    for i, task in enumerate(tasks):
+        task.title, task.due_date, task.reason = (
+            f"new {i}",
+            DAY - dt.timedelta(days=i),
+            {"n": i, "why": "<&>"},
+        )
+        task.priority = "low"  # not named: stays as stored
+
+    assert copy_update(Task, tasks, ["title", "due_date", "reason"], copy_from=0) == 3
+
+    stored = {t.pk: t for t in Task.objects.all()}
+    for i, task in enumerate(tasks):
+        assert (stored[task.pk].title, stored[task.pk].due_date) == (f"new {i}", DAY - dt.timedelta(days=i))
+        assert stored[task.pk].reason == {"n": i, "why": "<&>"} and stored[task.pk].priority != "low"
+    assert (stored[untouched.pk].title, stored[untouched.pk].reason) == ("t3", {"n": 3})
+    assert copy_update(Task, [], ["title"]) == 0
