@@ -16,6 +16,7 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -105,12 +106,25 @@ class BandTotal:
     arr: Decimal
 
 
-def band_totals(accounts: QuerySet[Account]) -> list[BandTotal]:
-    """Accounts and ARR per band (``unscored`` for accounts without one), red first (one query)."""
+def book_summary(scope: QuerySet[Account], condition: Q) -> tuple[list[BandTotal], list[tuple]]:
+    """Accounts and ARR per band of the filtered book (``unscored`` for accounts without one, red
+    first), and the filters' choices over the whole scope, in one pass.
+
+    The choices (the distinct stage, segment and owner of the scope) and the totals of the
+    accounts that meet ``condition`` come from one ``GROUP BY stage, segment, owner, band`` of
+    the scope with the counts and sums filtered by ``condition``: one read of a team's accounts
+    instead of two (each tens of ms for a team's ~20,000 accounts scattered over 1M rows).
+    """
     totals = {band: [0, Decimal(0)] for band in BANDS}
-    rows = accounts.order_by().values("health_band").annotate(n=Count("id"), arr=Sum("arr"))
-    for row in rows:
-        entry = totals[band_key(row["health_band"])]
-        entry[0] += row["n"]
-        entry[1] += row["arr"] or 0
-    return [BandTotal(band, n, arr) for band, (n, arr) in totals.items()]
+    options = set()
+    rows = (
+        scope.order_by()
+        .values_list("stage", "segment", "owner_id", "health_band")
+        .annotate(n=Count("id", filter=condition or None), arr=Sum("arr", filter=condition or None))
+    )
+    for stage, segment, owner_id, band, n, arr in rows:
+        options.add((stage, segment, owner_id))
+        entry = totals[band_key(band)]
+        entry[0] += n
+        entry[1] += arr or 0
+    return [BandTotal(band, n, arr) for band, (n, arr) in totals.items()], list(options)
