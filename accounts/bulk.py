@@ -138,6 +138,8 @@ def copy_update(
         return 0
     if connection.vendor != "postgresql" or len(objs) < (COPY_FROM_ROWS if copy_from is None else copy_from):
         return model.objects.bulk_update(objs, fields, batch_size=1000)
+    if any(obj.pk is None for obj in objs):
+        raise ValueError("copy_update() objects must have a primary key set.")
     meta = model._meta
     chosen = [meta.pk, *(meta.get_field(name) for name in fields)]
     quote = connection.ops.quote_name
@@ -155,7 +157,7 @@ def copy_update(
 
 
 def _update_value(field: models.Field, obj: models.Model) -> Any:
-    """What COPY is given for ``field`` of a saved ``obj``: its value as set (as ``bulk_update`` reads it)."""
+    """What COPY is given for ``field`` of a saved ``obj``: its value as set (plain values, JSON, choices)."""
     value = getattr(obj, field.attname)
     if isinstance(field, models.JSONField) and value is not None:
         return Jsonb(value)

@@ -7,6 +7,7 @@ can be taken as of any time T.
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -115,7 +116,7 @@ def purchase_histories(
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def _moment_reader():
+def _moment_reader() -> Callable[[int | None], dt.datetime | None]:
     """Microseconds since the epoch → the datetime the connection would have loaded (its zone)."""
     zone = connection.timezone
 

@@ -33,7 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Count, DateField, F, Max, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, DateField, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.bulk import copy_insert
@@ -45,6 +45,8 @@ STEP_LOCK = "journeys.evaluate"
 Completion = MilestoneDefinition.Completion
 Cause = StageChange.Cause
 EnteredBy = Stage.EnteredBy
+# A later round names its accounts in the query up to this many (SQLite allows ~32,000 parameters).
+SCOPE_AS_LIST_MAX = 10_000
 
 # --- what a pass returns ---------------------------------------------------------------------
 
@@ -373,7 +375,7 @@ def _next_move(
     return when, target, cause
 
 
-def _required_done(scope: set[int] | None = None):
+def _required_done(scope: set[int] | None = None) -> QuerySet:
     """Accounts whose current stage has required milestones, all done: (account id, last done at)."""
     milestones = Milestone.objects.filter(
         visit_id=F("account__journey_state__visit_id"), definition__required=True
@@ -429,7 +431,7 @@ def may_move(*, config: JourneyConfig, now: dt.datetime) -> Q:
         )
     for stage in config.stages.values():
         if stage.max_days is not None:
-            ends_by = now - dt.timedelta(days=stage.max_days)
+            ends_by = now.astimezone(dt.UTC) - dt.timedelta(days=stage.max_days)  # as _next_move adds days
             may |= Q(journey_state__stage_id=stage.id, journey_state__entered_at__lte=ends_by)
     return may
 
@@ -585,7 +587,7 @@ def evaluate_journeys(*, now: dt.datetime) -> JourneyChanges:
     changes = JourneyChanges()
     if not config.stages:
         return changes
-    scope = None  # the first round looks at every account
+    scope = None  # the first round reads the accounts that may move (may_move)
     for _ in range(config.max_rounds()):
         completed = complete_rule_milestones(now=now)
         changes.milestones_completed += completed
@@ -594,6 +596,8 @@ def evaluate_journeys(*, now: dt.datetime) -> JourneyChanges:
             # milestones may be met already) or one whose milestones this round completed: the
             # others were walked as far as the rules take them, with the same data and ``now``.
             scope |= {c.account_id for c in completed}
+            if len(scope) > SCOPE_AS_LIST_MAX:
+                scope = None  # a placement moves everyone: may_move again, not a million literals
         entered = apply_transitions(config=config, now=now, scope=scope)
         changes.stages_entered += entered
         if not entered:

@@ -242,8 +242,11 @@ def lean_alert_templates() -> bool:
 
     Read at every call (four cached template look-ups), so an override is never missed.
     """
-    engine = get_template(next(iter(LEAN_ALERT_TEMPLATES))).backend.engine
-    return engine.autoescape and alert_template_digests() == LEAN_ALERT_TEMPLATES
+    try:
+        engine = get_template(next(iter(LEAN_ALERT_TEMPLATES))).backend.engine
+        return engine.autoescape and alert_template_digests() == LEAN_ALERT_TEMPLATES
+    except AttributeError:  # another template engine than Django's: render through it
+        return False
 
 
 def render_alert_email(

@@ -1,11 +1,16 @@
 """The journeys pass walks accounts through their lifecycle and reports what changed, once."""
 
 import datetime as dt
+import zoneinfo
 
+import pytest
 import time_machine
+from django.db.models import Q
 
 from accounts.changes import update_account
 from accounts.models import Account
+from journeys import evaluation
+from journeys.actions import complete_milestone
 from journeys.evaluation import StageEntered, evaluate_journeys
 from journeys.models import AccountJourney, Milestone, StageChange
 from tests.factories import AccountFactory, ContactFactory
@@ -127,8 +132,6 @@ def test_overdue_milestones_are_reported_once(default_journey):
 
 
 def test_onboarding_ends_when_the_required_milestones_are_done(default_journey, world):
-    from journeys.actions import complete_milestone
-
     account = new_account()
     evaluate(at(0, 1))
     logins = [("login", at(d)) for d in (1, 8, 15)]
@@ -251,7 +254,11 @@ def test_a_customer_that_churned_long_ago_is_placed_in_churned(default_journey):
     assert Milestone.objects.filter(account=account).count() == 0
 
 
-def test_accounts_of_a_configured_segment_follow_the_five_stage_journey(default_journey):
+@pytest.mark.parametrize("names_up_to", [10_000, 0], ids=["later rounds by id", "later rounds by may_move"])
+def test_accounts_of_a_configured_segment_follow_the_five_stage_journey(
+    default_journey, names_up_to, monkeypatch
+):
+    monkeypatch.setattr(evaluation, "SCOPE_AS_LIST_MAX", names_up_to)  # a large later round: may_move again
     account = AccountFactory(segment="Self-Serve", contract_start=T0.date())
     evaluate(at(0, 1))
     assert stage_of(account) == "reach"
@@ -297,11 +304,6 @@ def test_the_first_round_reads_a_superset_of_the_accounts_a_full_walk_moves(
     default_journey, world, monkeypatch
 ):
     """``may_move`` lets the pass skip accounts with nothing due; it must never skip one that moves."""
-    from django.db.models import Q
-
-    from journeys import evaluation
-    from journeys.actions import complete_milestone
-
     onboarding = new_account()
     done_early = new_account()
     renewing = new_account(segment="")
@@ -332,7 +334,8 @@ def test_the_first_round_reads_a_superset_of_the_accounts_a_full_walk_moves(
     complete_milestone(account=done_early, key="kickoff-call", user=world.csm_a, now=at(2))
     assert not check(at(3))
     update_account(actor=world.admin, account=churning, values={"status": "churned"}, now=at(20))
-    moved = [check(at(d)) for d in (21, 35, 70, 95, 130, 200)]
+    paris = zoneinfo.ZoneInfo("Europe/Paris")  # ``now`` in another zone than UTC
+    moved = [check(at(d).astimezone(paris if d == 95 else dt.UTC)) for d in (21, 35, 70, 95, 130, 200)]
     assert moved[0] == {churning.id} and five_stage.id in moved[1] and onboarding.id in moved[3]
     update_account(actor=world.admin, account=churning, values={"status": "active"}, now=at(210))
     assert churning.id in check(at(211))
