@@ -271,8 +271,10 @@ class EmailDelivery(models.Model):
         verbose_name_plural = "email deliveries"
         indexes = [
             # The delivery step: due rows still to send.
+            # The claim's order, whole: a run's emails share one next_attempt_at, and with the
+            # time alone a claim of 50 sorted every due row by id (0.5 s a claim at 226,000).
             models.Index(
-                fields=["next_attempt_at"],
+                fields=["next_attempt_at", "id"],
                 condition=Q(status__in=["pending", "sending"]),
                 name="email_due_idx",
             ),
