@@ -33,7 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Count, DateField, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DateField, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.bulk import copy_insert
@@ -557,10 +557,16 @@ def apply_transitions(
 
 
 def skip_open_milestones_of_left_visits(*, now: dt.datetime) -> int:
-    """Pending milestones of a stage the account has left are skipped (overdue ones stay)."""
+    """Pending milestones of a stage the account has left are skipped (overdue ones stay).
+
+    ``NOT EXISTS``, not ``NOT IN (subquery)``: PostgreSQL hashes a ``NOT IN`` list only when it fits
+    in ``work_mem``, else it scans the account journeys once per pending milestone (at 1M accounts,
+    minutes; the anti-join is one pass over each).
+    """
+    current = AccountJourney.objects.filter(visit_id=OuterRef("visit_id"))
     return (
         Milestone.objects.filter(status=Milestone.Status.PENDING)
-        .exclude(visit_id__in=AccountJourney.objects.values("visit_id"))
+        .filter(~Exists(current))
         .update(status=Milestone.Status.SKIPPED, skipped_at=now)
     )
 
