@@ -332,7 +332,7 @@ def test_score_dropped_compares_with_the_peak_of_the_window(world):
 
 
 def test_the_window_peaks_in_one_pass_match_the_portable_path(world):
-    """PostgreSQL's DISTINCT ON and the correlated subqueries of the SQLite path find the same peaks."""
+    """PostgreSQL's GROUP BY and the correlated subqueries of the SQLite path find the same peaks."""
     from playbooks.triggers import _window_peaks, _window_peaks_portable
 
     tie = AccountFactory(name="Tie")  # the same peak twice: the first one counts
@@ -350,6 +350,12 @@ def test_the_window_peaks_in_one_pass_match_the_portable_path(world):
         (tie.pk, Decimal("85"), NOW - dt.timedelta(days=12)),
         (old_peak.pk, Decimal("70"), NOW - dt.timedelta(days=13)),
     }
+    # With a drop, only the accounts at least that far below their peak: the tie (85 -> 50).
+    dropped = _window_peaks(accounts, since=since, now=NOW, drop=Decimal("35"))
+    assert [(pk, peak, at) for pk, peak, at, _ in dropped] == [
+        (tie.pk, Decimal("85"), NOW - dt.timedelta(days=12))
+    ]
+    assert _window_peaks(accounts, since=since, now=NOW, drop=Decimal("35.1")) == []
 
 
 def test_stage_entered_fires_once_per_visit(world):
