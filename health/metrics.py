@@ -142,11 +142,15 @@ def _stream(sql: str, params: list) -> Iterator[tuple]:
             yield from rows
 
 
-def _scope_sql(accounts: QuerySet[Account] | None) -> tuple[str, list]:
+def _scope_sql(accounts: QuerySet[Account] | None, *, as_array: bool = False) -> tuple[str, list]:
     """`` AND account_id IN (<the scope's ids>)`` with its params; nothing for no scope (None).
 
     A scope Django knows is empty selects nothing: ``pk__in=[]`` (an incremental run where
     nothing changed) compiles to no SQL at all (Django raises ``EmptyResultSet``, not ``IN ()``).
+    ``as_array`` (PostgreSQL): the scope's ids are read first and given as one array, so that
+    PostgreSQL reads each account's rows through its index; as a subquery it planned a hash join
+    after reading the whole window (an incremental recompute of 12,000 accounts at 1M read 10M
+    rollup rows for the windows: 8.8 s, against 1.0 s with the array).
     """
     if accounts is None:
         return "", []
@@ -154,6 +158,8 @@ def _scope_sql(accounts: QuerySet[Account] | None) -> tuple[str, list]:
         sql, params = _scope_ids(accounts).query.sql_with_params()
     except EmptyResultSet:
         return " AND false", []
+    if as_array and connection.vendor == "postgresql":
+        return " AND account_id = ANY(%s)", [list(_scope_ids(accounts).values_list("pk", flat=True))]
     return f" AND account_id IN ({sql})", list(params)
 
 
@@ -961,7 +967,11 @@ class _Columns:
 
 
 def _shared_windows_query(
-    requests: list[tuple[str, dict]], as_of: dt.datetime, accounts: QuerySet[Account]
+    requests: list[tuple[str, dict]],
+    as_of: dt.datetime,
+    accounts: QuerySet[Account] | None,
+    *,
+    scope_as_array: bool = False,
 ) -> tuple[str, list, list[tuple[int, ...]]]:
     """ONE pass over the rollup and the raw events for several window metrics: its SQL and params,
     and where each request's values are (column ``c<i>`` is at row position ``i``; 0 is the account).
@@ -972,7 +982,8 @@ def _shared_windows_query(
     timestamps are the costliest values to load).
     """
     windows = [_windows_of(key, params, as_of) for key, params in requests]
-    rows_sql, rows_params = _shared_window_rows([w for ws in windows for w in ws], _scope_sql(accounts))
+    scope = _scope_sql(accounts, as_array=scope_as_array)
+    rows_sql, rows_params = _shared_window_rows([w for ws in windows for w in ws], scope)
     flags, flag_sql, flag_params = {}, [], []
     for window in (w for ws in windows for w in ws):
         if (window.name, window.start, window.end) not in flags:
@@ -1088,7 +1099,12 @@ def relations(
     shared = [i for i, (key, _) in enumerate(requests) if key in WINDOW_METRICS]
     result: list[Relation | None] = [None] * len(requests)
     if shared:
-        sql, params, positions = _shared_windows_query([requests[i] for i in shared], as_of, scope)
+        sql, params, positions = _shared_windows_query(
+            [requests[i] for i in shared],
+            as_of,
+            scope,
+            scope_as_array=True,  # the recompute: one query more
+        )
         for i, request_positions in zip(shared, positions, strict=True):
             result[i] = _window_relation(requests[i][0], request_positions, sql, tuple(params))
     for i, (key, params) in enumerate(requests):
