@@ -7,9 +7,9 @@ Templates live in ``templates/emails/<name>_subject.txt``, ``<name>.txt`` and ``
 import datetime as dt
 import hashlib
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.template.loader import get_template, render_to_string
@@ -19,6 +19,7 @@ from accounts.bulk import copy_insert, insert_rows
 from playbooks.models import Alert, EmailDelivery
 
 SUBJECT_MAX_LENGTH = EmailDelivery._meta.get_field("subject").max_length
+_Item = TypeVar("_Item")  # an outbox row to write: a model object or a plain tuple
 
 
 @dataclass(frozen=True)
@@ -45,16 +46,23 @@ def account_url(account_id: int) -> str:
 
 def queue_emails(*, deliveries: Sequence[EmailDelivery]) -> int:
     """Write outbox rows whose key is new; return how many. Safe to run twice, or twice at once."""
-    keys = {delivery.key for delivery in deliveries}
-    existing = set(EmailDelivery.objects.filter(key__in=keys).values_list("key", flat=True))
-    fresh: dict[str, EmailDelivery] = {}
-    for delivery in deliveries:
-        if delivery.key not in existing:
-            fresh.setdefault(delivery.key, delivery)
+    fresh = _new_keys(deliveries, key=lambda delivery: delivery.key)
     # A concurrent writer may have inserted some of these since the read: the unique key makes
     # that a no-op (the count is then an upper bound, the rows are never doubled).
-    copy_insert(EmailDelivery, list(fresh.values()), ignore_conflicts=True)
+    copy_insert(EmailDelivery, fresh, ignore_conflicts=True)
     return len(fresh)
+
+
+def _new_keys(items: Sequence[_Item], *, key: Callable[[_Item], str]) -> list[_Item]:
+    """The first item of each key not yet in the outbox (one query for the keys already there)."""
+    existing = set(
+        EmailDelivery.objects.filter(key__in={key(item) for item in items}).values_list("key", flat=True)
+    )
+    fresh: dict[str, _Item] = {}
+    for item in items:
+        if key(item) not in existing:
+            fresh.setdefault(key(item), item)
+    return list(fresh.values())
 
 
 def reason_lines(reason: dict[str, Any]) -> list[tuple[str, str]]:
@@ -209,13 +217,8 @@ OUTBOX_FIELDS = [
 
 def _queue_outbox_rows(rows: Sequence[tuple]) -> int:
     """``queue_emails`` for plain rows (``OUTBOX_FIELDS``, the key first): only the new keys."""
-    keys = {row[0] for row in rows}
-    existing = set(EmailDelivery.objects.filter(key__in=keys).values_list("key", flat=True))
-    fresh: dict[str, tuple] = {}
-    for row in rows:
-        if row[0] not in existing:
-            fresh.setdefault(row[0], row)
-    insert_rows(EmailDelivery, OUTBOX_FIELDS, list(fresh.values()), ignore_conflicts=True)
+    fresh = _new_keys(rows, key=lambda row: row[0])
+    insert_rows(EmailDelivery, OUTBOX_FIELDS, fresh, ignore_conflicts=True)
     return len(fresh)
 
 

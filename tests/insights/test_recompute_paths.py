@@ -8,7 +8,6 @@ empty segments. And the purchase histories read in SQL equal those read in Pytho
 import datetime as dt
 from decimal import Decimal
 
-import pytest
 from django.db import connection, transaction
 
 from accounts.models import Event
@@ -18,8 +17,6 @@ from insights.purchases import _portable_histories, purchase_histories
 from insights.recompute import figure_row, recompute_insights, store_changed_in_python, store_changed_in_sql
 from tests.factories import AccountFactory
 from tests.insights.conftest import T, buy
-
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL path is PostgreSQL's")
 
 HOUR = dt.timedelta(hours=1)
 
