@@ -97,7 +97,11 @@ def evaluate_playbooks(*, now: dt.datetime, full: bool = True) -> PlaybooksResul
     account_cache: dict[int, Account] = {}  # the accounts the templates see, loaded once for all playbooks
     for playbook in Playbook.objects.filter(active=True).prefetch_related("steps").order_by("id"):
         try:
-            firings = evaluate_trigger(playbook, now=now, scope=scope)
+            # Closing cleared tasks needs every account where the condition holds; otherwise
+            # only the occurrences not fired yet matter.
+            firings = evaluate_trigger(
+                playbook, now=now, scope=scope, only_new=not playbook.close_tasks_when_cleared
+            )
         except TriggerConfigError as exc:
             logger.warning("playbook %s skipped: %s", playbook.pk, exc)
             result.errors[playbook.name] = str(exc)

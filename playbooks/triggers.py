@@ -15,12 +15,27 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import DateTimeField, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    CharField,
+    DateTimeField,
+    Exists,
+    Expression,
+    ExpressionWrapper,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 
 from accounts.models import Account, EventDaily, SurveyResponse
 from insights.models import AccountValue, PlaybookValueFilter, RfmSegment
-from playbooks.models import Playbook, Task, Trigger
+from playbooks.models import Playbook, PlaybookRun, Task, Trigger
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -124,14 +139,70 @@ def _today(now: dt.datetime) -> dt.date:
     return now.astimezone(dt.UTC).date()
 
 
+class DaysBetween(Func):
+    """Whole days from the date ``start`` to the date ``end`` (``end - start``), as an integer.
+
+    PostgreSQL subtracts dates to an integer; SQLite (``make run``) through ``julianday``.
+    """
+
+    output_field = IntegerField()
+    arity = 2
+
+    def __init__(self, end: Any, start: Any) -> None:
+        super().__init__(end, start)
+
+    def as_sql(self, compiler, connection, **extra):  # type: ignore[override]
+        return super().as_sql(
+            compiler, connection, template="((%(expressions)s)::date)", arg_joiner=")::date - ("
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):  # type: ignore[override]
+        return super().as_sql(
+            compiler,
+            connection,
+            template="CAST(julianday(%(expressions)s) AS integer)",
+            arg_joiner=") - julianday(",
+        )
+
+
+def _days(expression: Any, days: int) -> ExpressionWrapper:
+    """How many whole periods of ``days`` an integer number of days holds (both never negative)."""
+    return ExpressionWrapper(expression / Value(days), output_field=IntegerField())
+
+
+def _text(expression: Any) -> Cast:
+    return Cast(expression, CharField())
+
+
+def _utc_date(expression: Any) -> TruncDate:
+    return TruncDate(expression, tzinfo=dt.UTC)
+
+
+def _unfired(playbook: Playbook, rows: QuerySet[Account], key: Expression) -> QuerySet[Account]:
+    """``rows`` without the accounts where ``playbook`` already fired for the occurrence ``key``.
+
+    ``key`` is the trigger's key as an SQL expression over the account's row, so the occurrences
+    fired on earlier days (most of a daily run's firings) never leave the database. Only for
+    triggers with at most one firing per account: the cooldown then keeps the same firings.
+    """
+    fired = PlaybookRun.objects.filter(
+        playbook=playbook, account=OuterRef("pk"), trigger_key=OuterRef("occurrence")
+    )
+    return rows.alias(occurrence=key).exclude(Exists(fired))
+
+
 # --- triggers over accounts, events, surveys and tasks ------------------------------------
 
 
-def renewal_within(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+def renewal_within(
+    playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime, *, only_new: bool = False
+) -> list[Firing]:
     """Renewal date within N days (once per renewal date)."""
     days = _param(playbook, "days")
     today = _today(now)
     rows = accounts.filter(renewal_date__gte=today, renewal_date__lte=today + dt.timedelta(days=days))
+    if only_new:
+        rows = _unfired(playbook, rows, Concat(Value(f"renewal:{days}:"), _text("renewal_date")))
     return [
         Firing(
             pk,
@@ -159,22 +230,29 @@ def nps_detractor(playbook: Playbook, accounts: QuerySet[Account], now: dt.datet
     ]
 
 
-def inactivity(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+def inactivity(
+    playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime, *, only_new: bool = False
+) -> list[Firing]:
     """No ``event`` (any event if unset) for N days; once per quiet spell (its last active day)."""
     days = _param(playbook, "days")
     event = (playbook.trigger_params or {}).get("event") or None
     today = _today(now)
+    quiet_since = today - dt.timedelta(days=days)
     rollup = EventDaily.objects.filter(account=OuterRef("pk"), day__lt=today)
     if event:
         rollup = rollup.filter(name=event)
-    last_day = Subquery(rollup.order_by("-day").values("day")[:1])
+    # "The last active day is before ``quiet_since``, or there is none" as one probe per account:
+    # filtering on the annotation would repeat its subquery once per branch of the OR.
     rows = (
-        accounts.annotate(last_active=last_day)
-        .filter(Q(last_active__lt=today - dt.timedelta(days=days)) | Q(last_active__isnull=True))
+        accounts.exclude(Exists(rollup.filter(day__gte=quiet_since)))
         # Accounts too young to have been quiet that long are left alone.
-        .filter(Q(contract_start__isnull=True) | Q(contract_start__lte=today - dt.timedelta(days=days)))
-        .values_list("pk", "last_active")
+        .filter(Q(contract_start__isnull=True) | Q(contract_start__lte=quiet_since))
+        .annotate(last_active=Subquery(rollup.order_by("-day").values("day")[:1]))
     )
+    if only_new:
+        key = Concat(Value(f"inactive:{event or '*'}:"), Coalesce(_text("last_active"), Value("never")))
+        rows = _unfired(playbook, rows, key)
+    rows = rows.values_list("pk", "last_active")
     return [
         Firing(
             pk,
@@ -185,7 +263,9 @@ def inactivity(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime
     ]
 
 
-def recurring_review(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+def recurring_review(
+    playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime, *, only_new: bool = False
+) -> list[Firing]:
     """Every N days from the contract start (or creation); once per period.
 
     Only periods that began after the playbook became active fire, so turning it on schedules
@@ -193,14 +273,21 @@ def recurring_review(playbook: Playbook, accounts: QuerySet[Account], now: dt.da
     """
     days = _param(playbook, "days")
     today = _today(now)
-    active_from = _today(playbook.active_since)
-    firings = []
-    for pk, start, created in accounts.values_list("pk", "contract_start", "created_at"):
-        anchor = start or created.date()
-        period = (today - anchor).days // days
-        if period >= 1 and anchor + dt.timedelta(days=period * days) >= active_from:
-            firings.append(Firing(pk, f"review:{days}:{period}", {"period": period, "every_days": days}))
-    return firings
+    anchor = Coalesce("contract_start", _utc_date("created_at"))
+    elapsed = DaysBetween(Value(today), anchor)
+    rows = (
+        accounts.annotate(period=_days(elapsed, days))
+        .alias(period_start=ExpressionWrapper(F("period") * Value(days), output_field=IntegerField()))
+        # At least one whole period, and the current one began on or after the activation day
+        # (both in days from the anchor).
+        .filter(period__gte=1, period_start__gte=DaysBetween(Value(_today(playbook.active_since)), anchor))
+    )
+    if only_new:
+        rows = _unfired(playbook, rows, Concat(Value(f"review:{days}:"), _text("period")))
+    return [
+        Firing(pk, f"review:{days}:{period}", {"period": period, "every_days": days})
+        for pk, period in rows.values_list("pk", "period")
+    ]
 
 
 def task_overdue(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
@@ -221,7 +308,9 @@ def _events_counted(condition: Q) -> Sum:
     return Sum("event_days__count", filter=condition)
 
 
-def expansion_signal(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+def expansion_signal(
+    playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime, *, only_new: bool = False
+) -> list[Firing]:
     """Green band and ``event`` usage up by ``percent`` over ``days`` vs the ``days`` before."""
     days = _param(playbook, "days", default=30)
     percent = _param(playbook, "percent", float, default=25)
@@ -229,9 +318,12 @@ def expansion_signal(playbook: Playbook, accounts: QuerySet[Account], now: dt.da
     today = _today(now)
     start, middle = today - dt.timedelta(days=2 * days), today - dt.timedelta(days=days)
     in_event = Q(event_days__name=event) if event else Q()
+    period = today.toordinal() // days
+    green = accounts.filter(health_band=Account.Band.GREEN)
+    if only_new:  # one key per period for every account: leave out those fired in this one first
+        green = _unfired(playbook, green, Value(f"expansion:{days}:{period}"))
     rows = (
-        accounts.filter(health_band=Account.Band.GREEN)
-        .annotate(
+        green.annotate(
             now_count=Coalesce(
                 _events_counted(in_event & Q(event_days__day__gte=middle, event_days__day__lt=today)),
                 Value(0),
@@ -246,7 +338,6 @@ def expansion_signal(playbook: Playbook, accounts: QuerySet[Account], now: dt.da
         .filter(before_count__gt=0, now_count__gte=F("before_count") * (1 + percent / 100))
         .values_list("pk", "now_count", "before_count")
     )
-    period = today.toordinal() // days
     return [
         Firing(
             pk,
@@ -257,35 +348,38 @@ def expansion_signal(playbook: Playbook, accounts: QuerySet[Account], now: dt.da
     ]
 
 
-def no_survey_in(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+def no_survey_in(
+    playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime, *, only_new: bool = False
+) -> list[Firing]:
     """No NPS answer for ``days`` (counted from the last answer, or the contract start / creation).
 
     Once per period of ``days`` without an answer: an account that does not answer is asked again
     each period; an answer starts a new count.
     """
     days = _param(playbook, "days")
-    today = _today(now)
     answers = SurveyResponse.objects.filter(
         account=OuterRef("pk"), kind=SurveyResponse.Kind.NPS, responded_at__lt=now
     )
+    last_answer = Subquery(answers.order_by("-responded_at").values("responded_at")[:1])
+    anchor = Coalesce(_utc_date("last_answer"), "contract_start", _utc_date("created_at"))
     rows = (
-        accounts.annotate(last_answer=Subquery(answers.order_by("-responded_at").values("responded_at")[:1]))
-        .filter(Q(last_answer__isnull=True) | Q(last_answer__lte=now - dt.timedelta(days=days)))
-        .values_list("pk", "last_answer", "contract_start", "created_at")
+        # "The last answer is older than ``days``, or there is none" as one probe per account.
+        accounts.exclude(Exists(answers.filter(responded_at__gt=now - dt.timedelta(days=days))))
+        .annotate(last_answer=last_answer)
+        .annotate(anchor=anchor, period=_days(DaysBetween(Value(_today(now)), anchor), days))
+        .filter(period__gte=1)
     )
-    firings = []
-    for pk, last_answer, start, created in rows:
-        anchor = _today(last_answer) if last_answer else (start or _today(created))
-        period = (today - anchor).days // days
-        if period >= 1:
-            firings.append(
-                Firing(
-                    pk,
-                    f"nps-due:{days}:{anchor.isoformat()}:{period}",
-                    {"last_answer": _today(last_answer).isoformat() if last_answer else None, "days": days},
-                )
-            )
-    return firings
+    if only_new:
+        key = Concat(Value(f"nps-due:{days}:"), _text("anchor"), Value(":"), _text("period"))
+        rows = _unfired(playbook, rows, key)
+    return [
+        Firing(
+            pk,
+            f"nps-due:{days}:{anchor.isoformat()}:{period}",
+            {"last_answer": _today(last).isoformat() if last else None, "days": days},
+        )
+        for pk, last, anchor, period in rows.values_list("pk", "last_answer", "anchor", "period")
+    ]
 
 
 def segment_entered(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
@@ -497,14 +591,33 @@ TRIGGERS: dict[str, Callable[[Playbook, QuerySet[Account], dt.datetime], list[Fi
 }
 
 
+# Triggers that fire at most once per account and can leave out, in SQL, the occurrences already
+# fired (``only_new``): most of a daily run's firings are the same as the day before.
+EXCLUDE_FIRED_IN_SQL = frozenset(
+    {
+        Trigger.RENEWAL_WITHIN,
+        Trigger.INACTIVITY,
+        Trigger.RECURRING_REVIEW,
+        Trigger.EXPANSION_SIGNAL,
+        Trigger.NO_SURVEY_IN,
+    }
+)
+
+
 def evaluate_trigger(
-    playbook: Playbook, *, now: dt.datetime, scope: Collection[int] | None = None
+    playbook: Playbook, *, now: dt.datetime, scope: Collection[int] | None = None, only_new: bool = False
 ) -> list[Firing]:
     """The firings of one playbook now: its trigger over the accounts passing its filters.
 
-    ``scope`` limits it to those accounts (None: every account).
+    ``scope`` limits it to those accounts (None: every account). ``only_new``: the caller only
+    acts on occurrences not fired yet, so a trigger may leave out those it already fired
+    (``EXCLUDE_FIRED_IN_SQL``); without it every account where the condition holds is returned,
+    which closing cleared tasks needs.
     """
     trigger = TRIGGERS.get(playbook.trigger)
     if trigger is None:
         raise TriggerConfigError(f"unknown trigger {playbook.trigger!r}")
-    return trigger(playbook, eligible_accounts(playbook, scope), now)
+    accounts = eligible_accounts(playbook, scope).order_by()  # no sort by name: firings are a set
+    if only_new and playbook.trigger in EXCLUDE_FIRED_IN_SQL:
+        return trigger(playbook, accounts, now, only_new=True)
+    return trigger(playbook, accounts, now)
