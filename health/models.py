@@ -128,6 +128,14 @@ class HealthScore(models.Model):
         indexes = [
             # Score drops: the peak score of every account within the last D days.
             models.Index(fields=["computed_at"], name="healthscore_computed_idx"),
+            # The triggers over an account's recent history (``band_entered``, ``score_dropped``)
+            # read only these columns: an index-only scan instead of a heap page per row (a row
+            # is ~1 KB with its components). PostgreSQL only (SQLite has no INCLUDE).
+            models.Index(
+                fields=["account", "computed_at"],
+                include=["score", "band"],
+                name="healthscore_history_cover_idx",
+            ),
         ]
 
     def __str__(self) -> str:
