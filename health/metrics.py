@@ -325,8 +325,8 @@ def days_since_last_event_relation(
     return _days_since_relation(accounts, _last_events(params, as_of), as_of)
 
 
-def _active_contacts_rows(params: dict, as_of: dt.datetime, accounts: QuerySet[Account] | None) -> QuerySet:
-    """``(account_id, n, last)`` of each account with a contact's event in the window."""
+def _contact_events(params: dict, as_of: dt.datetime, accounts: QuerySet[Account] | None) -> QuerySet:
+    """The window's events that name a contact."""
     events = Event.objects.filter(
         occurred_at__gte=as_of - params["days"] * DAY,
         occurred_at__lt=as_of,
@@ -335,8 +335,14 @@ def _active_contacts_rows(params: dict, as_of: dt.datetime, accounts: QuerySet[A
     events = _scoped(events, accounts)
     if params.get("event"):
         events = events.filter(name=params["event"])
+    return events
+
+
+def _active_contacts_rows(params: dict, as_of: dt.datetime, accounts: QuerySet[Account] | None) -> QuerySet:
+    """``(account_id, n, last)`` of each account with a contact's event in the window."""
     return (
-        events.values("account_id")
+        _contact_events(params, as_of, accounts)
+        .values("account_id")
         .annotate(n=Count("contact_id", distinct=True), last=Max("occurred_at"))
         .values_list("account_id", "n", "last")
     )
@@ -350,7 +356,18 @@ def active_contacts(params: dict, *, as_of: dt.datetime, accounts: QuerySet[Acco
 def active_contacts_relation(
     params: dict, *, as_of: dt.datetime, accounts: QuerySet[Account] | None
 ) -> Relation:
-    return Relation.of(_active_contacts_rows(params, as_of, accounts), "{s}.n", "{s}.last")
+    """The same rows in two hashed passes: each (account, contact) pair, then each account.
+
+    ``COUNT(DISTINCT contact_id)`` sorts every event of the window by account (231 MB spilled to
+    disk at 1M accounts); the pairs are a third of the events and need no sort.
+    """
+    events = _contact_events(params, as_of, accounts)
+    pairs = events.values("account_id", "contact_id").annotate(pair_last=Max("occurred_at")).order_by()
+    sql, pair_params = pairs.query.sql_with_params()
+    per_account = (
+        f"SELECT p.account_id, COUNT(*) AS n, MAX(p.pair_last) AS last FROM ({sql}) p GROUP BY p.account_id"
+    )
+    return Relation(per_account, tuple(pair_params), "{s}.n", "{s}.last")
 
 
 def _closed_by(as_of: dt.datetime) -> Q:
