@@ -3,7 +3,8 @@
 drf-spectacular documents only the success answer of an operation; clients (and the fuzz test
 in tests/accounts/test_api_fuzz.py) also meet these, so every view of the API declares them:
 
-- 400 for a body or query that does not validate (field → messages, or batch row errors);
+- 400 for a body or query that does not validate (field → messages, or batch row errors), on
+  every operation (an unknown ``?format=`` at least);
 - 401 without valid credentials, where the view authenticates;
 - 403 for unsafe methods (role checks, CSRF on session auth), and for reads a role may be refused;
 - 404 for an object outside the caller's scope and for a page past the end of a list;
@@ -75,8 +76,9 @@ class ErrorsDocumentedAutoSchema(AutoSchema):
     def _error_responses(self) -> dict[str, OpenApiResponse]:
         has_body = self.method in ("POST", "PUT", "PATCH")
         errors: dict[str, OpenApiResponse] = {}
-        if has_body or self._is_list_view() or self.get_override_parameters():
-            errors["400"] = FIELD_ERRORS
+        # Every operation: a body or query that does not validate, or at least an unknown
+        # ``?format=`` (accounts/negotiation.py).
+        errors["400"] = FIELD_ERRORS
         if self.view.get_authenticators():
             errors["401"] = _detail("Missing or invalid credentials")
         if self.view.get_authenticators() and (

@@ -15,11 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Lookup, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts import rows as r
+from accounts.lookups import any_of
 from accounts.models import Account, Contact, Event, EventDaily, SurveyResponse, Ticket, Touchpoint
 
 MAX_EVENTS_PER_BATCH = 10_000
@@ -382,12 +383,7 @@ def _account_ids(refs: set[str | int], accounts: QuerySet[Account]) -> dict[str 
         return {}
     # Only the kinds of reference the batch holds: a lone condition can use its unique index
     # (an OR with an empty array cannot), and no ORDER BY (the scope's ordering, unused here).
-    if connection.vendor == "postgresql":
-        by_external_id = _InArray(F("external_id"), external_ids)
-        by_pk = _InArray(F("id"), pks)
-    else:
-        by_external_id = Q(external_id__in=external_ids)
-        by_pk = Q(pk__in=pks)
+    by_external_id, by_pk = any_of("external_id", external_ids), any_of("id", pks)
     if not pks:
         matches = by_external_id
     elif not external_ids:
@@ -402,18 +398,6 @@ def _account_ids(refs: set[str | int], accounts: QuerySet[Account]) -> dict[str 
         if pk in wanted_pks:
             ids[pk] = pk
     return ids
-
-
-class _InArray(Lookup):
-    """``column = ANY(%s::type[])``: PostgreSQL, the values as one array parameter."""
-
-    lookup_name = "in_array"
-    prepare_rhs = False
-
-    def as_sql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        array_type = self.lhs.output_field.cast_db_type(connection)
-        return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, list(self.rhs)]
 
 
 def _with_contact_ids(rows: list[tuple]) -> list[tuple]:

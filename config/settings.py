@@ -273,6 +273,7 @@ REST_FRAMEWORK = {
     # Every operation documents its error answers (400/401/403/404/413/415/429), not only success.
     "DEFAULT_SCHEMA_CLASS": "accounts.api_schema.ErrorsDocumentedAutoSchema",
     "EXCEPTION_HANDLER": "accounts.api_errors.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "accounts.negotiation.FormatCheckedNegotiation",
     "COERCE_DECIMAL_TO_STRING": True,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

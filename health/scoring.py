@@ -21,6 +21,7 @@ from django.db.models.functions import NullIf
 from django.utils import timezone
 
 from accounts.locking import step_lock
+from accounts.lookups import any_of
 from accounts.models import Account, Event, SurveyResponse, Ticket, Touchpoint
 from health.metrics import METRICS, MetricCache, Reading, compute, streams
 from health.models import HealthScore, Override, Scorecard
@@ -747,7 +748,7 @@ def recompute_changed(*, now: dt.datetime, also: Iterable[int] = ()) -> HealthCh
     ids = changed_account_ids(since=since, now=now) | set(also)
     if len(ids) > FULL_ABOVE_SHARE * Account.objects.filter(status=Account.Status.ACTIVE).count():
         return recompute_health(now=now)  # as many as that: one pass over all is cheaper than a list
-    return recompute_health(now=now, accounts=Account.objects.filter(pk__in=sorted(ids)))
+    return recompute_health(now=now, accounts=Account.objects.filter(any_of("pk", sorted(ids))))
 
 
 def run_recompute_step(

@@ -19,6 +19,7 @@ from django.template.defaulttags import AutoEscapeControlNode
 from django.utils import timezone
 
 from accounts.bulk import copy_update, insert_rows
+from accounts.lookups import any_of
 from accounts.models import Account
 from playbooks.assignment import AccountRef, account_refs, resolve_assignees, resolve_recipients
 from playbooks.models import Alert, Playbook, PlaybookRun, Step, Task, Trigger
@@ -147,7 +148,7 @@ def _record_new_runs(playbook: Playbook, firings: Sequence[Firing], now: dt.date
     """
     keys = {f.key for f in firings}
     seen = set(
-        PlaybookRun.objects.filter(playbook=playbook, trigger_key__in=keys).values_list(
+        PlaybookRun.objects.filter(any_of("trigger_key", keys), playbook=playbook).values_list(
             "account_id", "trigger_key"
         )
     )
@@ -177,11 +178,11 @@ def _close_cleared_tasks(
     """
     open_tasks = Task.objects.filter(playbook=playbook, status=Task.Status.OPEN)
     if scope is not None:
-        open_tasks = open_tasks.filter(account_id__in=sorted(scope))
+        open_tasks = open_tasks.filter(any_of("account_id", sorted(scope)))
     cleared = [
         pk for pk, account_id in open_tasks.values_list("pk", "account_id") if account_id not in holding
     ]
-    return Task.objects.filter(pk__in=cleared, status=Task.Status.OPEN).update(
+    return Task.objects.filter(any_of("pk", cleared), status=Task.Status.OPEN).update(
         status=Task.Status.CANCELLED, completed_at=now, updated_at=now
     )
 
@@ -207,7 +208,7 @@ def _apply_task_step(
     assignees = resolve_assignees(step=step, accounts=[refs[a] for a in latest_run])
     open_tasks = {
         task.account_id: task
-        for task in Task.objects.filter(step=step, status=Task.Status.OPEN, account_id__in=latest_run)
+        for task in Task.objects.filter(any_of("account_id", latest_run), step=step, status=Task.Status.OPEN)
     }
     due = now.date() + dt.timedelta(days=step.due_in_days)
     title_of, description_of = renderer(step.title_template), renderer(step.description_template)
@@ -328,7 +329,13 @@ def _apply_alert_step(
         alerts,
         ignore_conflicts=True,
     )
-    return list(Alert.objects.filter(step=step, run__in=[r.pk for r in runs]).values_list("pk", flat=True))
+    raised = Alert.objects.filter(any_of("run_id", [r.pk for r in runs]), step=step)
+    return list(raised.values_list("pk", flat=True))
+
+
+def _accounts_by_id(ids: Sequence[int]) -> dict[int, Account]:
+    """``in_bulk`` with the ids as one array parameter (a day's firings at 1M accounts are many)."""
+    return {account.pk: account for account in Account.objects.filter(any_of("pk", ids)).order_by()}
 
 
 @transaction.atomic
@@ -356,9 +363,9 @@ def fire_playbook(
     account_ids = [run.account_id for run in runs]
     refs = {ref.id: ref for ref in account_refs(account_ids)}
     if account_cache is None:
-        accounts = Account.objects.in_bulk(account_ids)
+        accounts = _accounts_by_id(account_ids)
     else:  # one evaluation's playbooks share the rows they loaded (the step writes no account)
-        account_cache.update(Account.objects.in_bulk([pk for pk in account_ids if pk not in account_cache]))
+        account_cache.update(_accounts_by_id([pk for pk in account_ids if pk not in account_cache]))
         accounts = account_cache
     alert_ids: list[int] = []
     for step in playbook.steps.all():

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db.models import Count, OuterRef, Q, Subquery
 
+from accounts.lookups import any_of
 from accounts.models import Account, Team
 from playbooks.models import Step, Task
 
@@ -22,7 +23,7 @@ class AccountRef:
 
 
 def account_refs(account_ids: Sequence[int]) -> list[AccountRef]:
-    rows = Account.objects.filter(pk__in=account_ids).values_list(
+    rows = Account.objects.filter(any_of("pk", account_ids)).values_list(
         "id", "owner_id", "team_id", "team__manager_id"
     )
     return [AccountRef(*row) for row in rows.order_by("id")]

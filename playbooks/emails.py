@@ -16,6 +16,7 @@ from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from accounts.bulk import copy_insert, insert_rows
+from accounts.lookups import any_of
 from playbooks.models import Alert, EmailDelivery
 
 SUBJECT_MAX_LENGTH = EmailDelivery._meta.get_field("subject").max_length
@@ -55,9 +56,8 @@ def queue_emails(*, deliveries: Sequence[EmailDelivery]) -> int:
 
 def _new_keys(items: Sequence[_Item], *, key: Callable[[_Item], str]) -> list[_Item]:
     """The first item of each key not yet in the outbox (one query for the keys already there)."""
-    existing = set(
-        EmailDelivery.objects.filter(key__in={key(item) for item in items}).values_list("key", flat=True)
-    )
+    keys = {key(item) for item in items}
+    existing = set(EmailDelivery.objects.filter(any_of("key", keys)).values_list("key", flat=True))
     fresh: dict[str, _Item] = {}
     for item in items:
         if key(item) not in existing:
@@ -103,7 +103,7 @@ def queue_alert_emails(*, alerts: Iterable[Alert], now: dt.datetime) -> int:
     if not lean_alert_templates():
         return _queue_rendered_alert_emails(alert_ids, now)
     rows = (
-        Alert.objects.filter(pk__in=alert_ids)
+        Alert.objects.filter(any_of("pk", alert_ids))
         .order_by("id")
         .values_list(
             "id",
@@ -171,7 +171,7 @@ def queue_alert_emails(*, alerts: Iterable[Alert], now: dt.datetime) -> int:
 
 def _queue_rendered_alert_emails(alert_ids: Sequence[int], now: dt.datetime) -> int:
     """``queue_alert_emails`` through the templates, one alert (model instances) at a time."""
-    rows = Alert.objects.filter(pk__in=alert_ids).select_related("account", "recipient").order_by("id")
+    rows = Alert.objects.filter(any_of("pk", alert_ids)).select_related("account", "recipient").order_by("id")
     deliveries = []
     for alert in rows:
         address = _alert_address(alert)

@@ -13,6 +13,7 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.locking import step_lock
+from accounts.lookups import any_of
 from accounts.models import Account
 from accounts.steps import recorded
 from playbooks.actions import PlaybookOutcome, fire_playbook
@@ -111,7 +112,7 @@ def evaluate_playbooks(*, now: dt.datetime, full: bool = True) -> PlaybooksResul
         )
         if outcome.alert_ids:
             # Only their ids: queue_alert_emails reads them with what the emails show.
-            alerts = Alert.objects.filter(pk__in=outcome.alert_ids).only("id")
+            alerts = Alert.objects.filter(any_of("pk", outcome.alert_ids)).only("id")
             result.emails_queued += queue_alert_emails(alerts=alerts, now=now)
         result.outcomes.append(outcome)
     Evaluation.objects.create(as_of=now, full=scope is None, accounts=result.accounts)

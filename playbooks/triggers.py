@@ -33,6 +33,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 
+from accounts.lookups import any_of
 from accounts.models import Account, EventDaily, SurveyResponse
 from insights.models import AccountValue, PlaybookValueFilter, RfmSegment
 from playbooks.models import Playbook, PlaybookRun, Task, Trigger
@@ -109,7 +110,7 @@ def eligible_accounts(playbook: Playbook, scope: Collection[int] | None = None) 
     """
     accounts = Account.objects.filter(status=Account.Status.ACTIVE)
     if scope is not None:
-        accounts = accounts.filter(pk__in=sorted(scope))
+        accounts = accounts.filter(any_of("pk", sorted(scope)))
     if playbook.segments:
         accounts = accounts.filter(segment__in=playbook.segments)
     if playbook.min_arr is not None:

@@ -391,3 +391,15 @@ def test_openapi_schema_is_valid_without_warnings(tmp_path, db):
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert "/api/v1/accounts/by-external-id/{external_id}/" in (tmp_path / "schema.yaml").read_text()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/accounts/", "/api/v1/reports/churn/", "/api/v1/tasks/"])
+def test_an_unknown_format_is_a_400_naming_the_parameter(world, api, path):
+    client = api(world.manager_a)
+
+    unknown = client.get(path, {"format": "îE"})
+    known = client.get(path, {"format": "json"})
+
+    assert unknown.status_code == 400, unknown.content
+    assert unknown.json() == {"format": ["Unknown format 'îE': use one of api, json."]}
+    assert known.status_code == 200, known.content
