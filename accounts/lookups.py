@@ -25,6 +25,8 @@ class InArray(Lookup):
     def as_postgresql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         array_type = self.lhs.output_field.cast_db_type(connection)
+        if array_type.startswith("varchar"):
+            array_type = "text"  # a cast to varchar(n) would cut a longer value and match wrongly
         return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, list(self.rhs)]
 
 

@@ -98,7 +98,10 @@ class HealthScore(models.Model):
     """One computed score of one account: the history, with everything needed to reproduce it."""
 
     id = models.BigAutoField(primary_key=True)
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="health_scores")
+    # No index of its own: the unique (account, computed_at) index leads with the account.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="health_scores", db_index=False
+    )
     scorecard = models.ForeignKey(Scorecard, on_delete=models.PROTECT, related_name="scores")
     computed_at = models.DateTimeField()
     score = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
@@ -122,20 +125,13 @@ class HealthScore(models.Model):
         get_latest_by = "computed_at"
         constraints = [
             # One score per account per run (a rerun at the same time writes nothing twice); the
-            # index also serves an account's history and "the previous score".
+            # index also serves an account's history and "the previous score". On PostgreSQL it
+            # also holds the score and band (migration 0006) for the triggers over the history.
             models.UniqueConstraint(fields=["account", "computed_at"], name="healthscore_unique_run"),
         ]
         indexes = [
             # Score drops: the peak score of every account within the last D days.
             models.Index(fields=["computed_at"], name="healthscore_computed_idx"),
-            # The triggers over an account's recent history (``band_entered``, ``score_dropped``)
-            # read only these columns: an index-only scan instead of a heap page per row (a row
-            # is ~1 KB with its components). PostgreSQL only (SQLite has no INCLUDE).
-            models.Index(
-                fields=["account", "computed_at"],
-                include=["score", "band"],
-                name="healthscore_history_cover_idx",
-            ),
         ]
 
     def __str__(self) -> str:

@@ -618,7 +618,9 @@ def evaluate_trigger(
     trigger = TRIGGERS.get(playbook.trigger)
     if trigger is None:
         raise TriggerConfigError(f"unknown trigger {playbook.trigger!r}")
-    accounts = eligible_accounts(playbook, scope).order_by()  # no sort by name: firings are a set
+    # In name order (the accounts' default): the runs, and so the round-robin and least-loaded
+    # assignees, follow the firings' order.
+    accounts = eligible_accounts(playbook, scope)
     if only_new and playbook.trigger in EXCLUDE_FIRED_IN_SQL:
         return trigger(playbook, accounts, now, only_new=True)
     return trigger(playbook, accounts, now)

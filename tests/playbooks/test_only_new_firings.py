@@ -126,3 +126,30 @@ def test_days_between_is_the_python_difference(db, end, start):
     AccountFactory()
     days = Account.objects.annotate(days=DaysBetween(Value(end), Value(start))).values_list("days", flat=True)
     assert list(days) == [(end - start).days]
+
+
+def test_the_pipeline_assigns_round_robin_in_name_order_with_only_new_firings(world):
+    """Firings come in the accounts' name order, whatever order they were created in."""
+    from playbooks.models import Task
+    from playbooks.pipeline import evaluate_playbooks
+
+    now = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
+    for name in ("Charlie", "Alpha", "Delta", "Bravo"):
+        AccountFactory(name=name, renewal_date=now.date() + dt.timedelta(days=20), team=world.team_a)
+    playbook = PlaybookFactory(trigger="renewal_within", trigger_params={"days": 30}, cooldown_days=7)
+    TaskStepFactory(playbook=playbook, assignee_rule="round_robin")
+    AccountFactory(name="Echo", renewal_date=now.date() + dt.timedelta(days=40), team=world.team_a)
+
+    evaluate_playbooks(now=now)
+    evaluate_playbooks(now=now + dt.timedelta(days=1))  # the same occurrences: nothing new
+    evaluate_playbooks(now=now + dt.timedelta(days=12))  # Echo's renewal comes within 30 days
+
+    tasks = Task.objects.filter(playbook=playbook).order_by("id")
+    assert [(t.account.name, t.assignee.username) for t in tasks] == [
+        ("Alpha", "csm_a"),
+        ("Bravo", "csm_a2"),
+        ("Charlie", "csm_a"),
+        ("Delta", "csm_a2"),
+        ("Echo", "csm_a"),
+    ]
+    assert PlaybookRun.objects.filter(playbook=playbook).count() == 5
