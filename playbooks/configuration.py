@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 
 from accounts.audit import record_change
+from accounts.lookups import any_of
 from accounts.models import Account
 from playbooks.actions import render_text, template_context, without_cooldown
 from playbooks.assignment import account_refs, resolve_assignees, resolve_recipients
@@ -116,15 +117,15 @@ def playbook_track_record(playbooks) -> dict[int, dict[str, int]]:
 
 def dry_run(*, playbook: Playbook, now: dt.datetime, accounts=None) -> list[dict[str, Any]]:
     """What the playbook would do now, on which accounts, without writing anything."""
-    firings = without_cooldown(playbook, evaluate_trigger(playbook, now=now), now)
+    # Only new occurrences act (nothing is closed here), so the trigger may leave out in SQL
+    # those it already fired, as the pipeline does; the others are filtered below.
+    firings = without_cooldown(playbook, evaluate_trigger(playbook, now=now, only_new=True), now)
     if accounts is not None:
-        visible = set(accounts.filter(pk__in={f.account_id for f in firings}).values_list("pk", flat=True))
+        shown = accounts.filter(any_of("pk", {f.account_id for f in firings}))
+        visible = set(shown.values_list("pk", flat=True))
         firings = [f for f in firings if f.account_id in visible]
-    seen = set(
-        PlaybookRun.objects.filter(playbook=playbook, trigger_key__in={f.key for f in firings}).values_list(
-            "account_id", "trigger_key"
-        )
-    )
+    recorded = PlaybookRun.objects.filter(any_of("trigger_key", {f.key for f in firings}), playbook=playbook)
+    seen = set(recorded.values_list("account_id", "trigger_key"))
     firings = [f for f in firings if (f.account_id, f.key) not in seen]
     if not firings:
         return []
