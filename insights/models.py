@@ -4,11 +4,13 @@
 after journeys and before health so that scorecards and playbooks read this run's figures.
 """
 
+import datetime as dt
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from accounts.models import Account
 
@@ -111,6 +113,8 @@ class AccountValue(models.Model):
     """One account's latest value figures: CLV and its inputs, RFM scores and segment, lifecycle."""
 
     account = models.OneToOneField(Account, primary_key=True, on_delete=models.CASCADE, related_name="value")
+    # The run that last changed these figures: a run rewrites only the rows whose figures differ,
+    # so an account whose purchases did not move keeps the time they were computed.
     computed_at = models.DateTimeField()
     # Purchase history (every value-carrying event before computed_at).
     purchases = models.PositiveIntegerField(default=0)
@@ -126,8 +130,8 @@ class AccountValue(models.Model):
     churn_rate = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
     expected_lifetime_years = models.DecimalField(max_digits=7, decimal_places=2)
     clv = models.DecimalField("CLV", max_digits=18, decimal_places=2, null=True, blank=True)
-    # RFM over the window; null for accounts without a purchase in it.
-    recency_days = models.PositiveIntegerField(null=True, blank=True)
+    # RFM over the window; null for accounts without a purchase in it. The recency is not stored:
+    # it moves every day for every buyer (``recency_days`` below derives it).
     r_score = models.PositiveSmallIntegerField(null=True, blank=True)
     f_score = models.PositiveSmallIntegerField(null=True, blank=True)
     m_score = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -142,6 +146,17 @@ class AccountValue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: CLV {self.clv} {self.rfm_segment or '-'}"
+
+    @property
+    def recency_days(self) -> int | None:
+        """Whole days since the last purchase, as of now; None without a purchase in the window.
+
+        Derived when read, so that a daily run need not rewrite every buyer's row only because
+        a day went by (the figures it ranks on, ``r_score``, are the last run's).
+        """
+        if not self.window_purchases or self.last_purchase_at is None:
+            return None
+        return max((timezone.now() - self.last_purchase_at) // dt.timedelta(days=1), 0)
 
     @property
     def rfm_score(self) -> int | None:

@@ -3,6 +3,8 @@
 import datetime as dt
 from decimal import Decimal
 
+import time_machine
+
 from accounts.models import Account, SurveyResponse
 from health.metrics import MetricCache, compute, validate_params
 from insights.models import AccountValue, PlaybookValueFilter, RfmSegment
@@ -43,7 +45,7 @@ def test_the_step_stores_every_account_and_a_rerun_changes_nothing(value_setting
     second = recompute_insights(now=T)
 
     assert first.counts() == {"accounts": 6, "buyers": 5, "segment_changes": 5, "written": 6}
-    # Nothing changed: no row is rewritten, every row says it was computed as of this run.
+    # Nothing changed: no row is rewritten, every row keeps the time its figures were computed.
     assert second.counts() == {"accounts": 6, "buyers": 5, "segment_changes": 0, "written": 0}
     assert AccountValue.objects.count() == 6
     assert stored[never.pk].rfm_segment == "" and stored[never.pk].clv is None
@@ -72,7 +74,40 @@ def test_a_rerun_rewrites_only_the_accounts_whose_figures_changed(value_settings
     assert 2 <= result.written < len(after)
     assert after[accounts[0].pk].purchases == before[accounts[0].pk].purchases + 1
     assert after[accounts[1].pk].clv != Decimal("1.23")
-    assert {v.computed_at for v in after.values()} == {T + HOUR}
+    # The rewritten rows say when; the others keep the time their figures were computed.
+    rewritten = {pk for pk, v in after.items() if v.computed_at == T + HOUR}
+    assert len(rewritten) == result.written
+    assert {accounts[0].pk, accounts[1].pk} <= rewritten
+    assert {v.computed_at for pk, v in after.items() if pk not in rewritten} == {T}
+
+
+def test_a_day_without_purchases_rewrites_nothing_and_the_recency_is_read_as_of_now(value_settings):
+    """The recency moves every day for every buyer; it is derived when read, not rewritten daily."""
+    from insights.purchases import window_purchases
+
+    accounts = five_buyers()
+    lapsed_long_ago = AccountFactory()
+    buy(lapsed_long_ago, 500, 80)  # before the window: no recency
+    recompute_insights(now=T)
+    settings = value_settings
+    windows = window_purchases(names=settings.value_events, as_of=T, window_days=settings.window_days)
+
+    result = recompute_insights(now=T + dt.timedelta(days=1))
+
+    assert result.written == 0
+    stored = {v.account_id: v for v in AccountValue.objects.all()}
+    assert {v.computed_at for v in stored.values()} == {T}
+    with time_machine.travel(T, tick=False):  # as of the run: the window's own recency
+        assert {pk: stored[pk].recency_days for pk in windows} == {
+            pk: w.recency_days for pk, w in windows.items()
+        }
+    with time_machine.travel(T + dt.timedelta(days=3, hours=1), tick=False):
+        assert {pk: stored[pk].recency_days for pk in windows} == {
+            pk: w.recency_days + 3 for pk, w in windows.items()
+        }
+    assert stored[lapsed_long_ago.pk].last_purchase_at is not None
+    assert stored[lapsed_long_ago.pk].recency_days is None
+    assert set(windows) == {a.pk for a in accounts if stored[a.pk].window_purchases}
 
 
 def test_a_segment_change_records_the_previous_segment_and_its_entry(value_settings):
