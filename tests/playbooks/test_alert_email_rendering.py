@@ -173,6 +173,42 @@ def test_the_lean_path_writes_the_rows_the_templates_write(monkeypatch, copy_fro
 
 
 @pytest.mark.django_db
+def test_the_alerts_of_one_firing_share_a_rendering_and_only_equal_content_does(monkeypatch):
+    """Several recipients per firing, in chunks: each email is the one its own alert renders."""
+    monkeypatch.setattr(emails, "ALERT_EMAIL_CHUNK", 7)
+    monkeypatch.setattr(emails, "RENDERED_KEPT", 3)
+    recipients = [UserFactory() for _ in range(4)]
+    twins = [AccountFactory(name="Same name"), AccountFactory(name="Same name")]
+    alerts = []
+    for n, (account, score) in enumerate([(twins[0], 31), (twins[0], 32), (twins[1], 31), (twins[0], 31)]):
+        for user in recipients:  # one firing: the same title, body and reason for each recipient
+            alerts.append(
+                Alert.objects.create(
+                    account=account,
+                    recipient=user,
+                    recipient_key=f"user:{user.pk}:{n}",
+                    kind="band_entered",
+                    title="Turned red",
+                    body="",
+                    severity=Step.Severity.WARNING,
+                    reason={"playbook": "At risk", "values": {"score": score}},
+                )
+            )
+
+    assert queue_alert_emails(alerts=alerts, now=NOW) == 16
+    lean_rows = outbox_rows()
+    EmailDelivery.objects.all().delete()
+    monkeypatch.setattr(emails, "lean_alert_templates", lambda: False)
+    queue_alert_emails(alerts=alerts, now=NOW)
+
+    assert lean_rows == outbox_rows()
+    bodies = {row[1]: row[4] for row in lean_rows}  # alert id: text
+    assert len(set(bodies.values())) == 3  # the scores differ, and so do the two accounts' links
+    assert "Score: 32" in bodies[alerts[4].pk] and "Score: 31" in bodies[alerts[0].pk]
+    assert bodies[alerts[0].pk] != bodies[alerts[8].pk]  # same name and reason, another account
+
+
+@pytest.mark.django_db
 def test_an_overriding_template_is_rendered_as_written(settings, tmp_path):
     (tmp_path / "emails").mkdir()
     (tmp_path / "emails" / "alert_subject.txt").write_text("Custom: {{ alert.title }} ({{ alert.kind }})")
