@@ -67,6 +67,10 @@ class Account(models.Model):
     stage = models.CharField(max_length=64, blank=True, db_index=True)
     health_score = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
     health_band = models.CharField(max_length=8, choices=Band.choices, null=True, blank=True)  # noqa: DJ001 - null means unscored
+    # When the account entered its band: the time of the first score of its current run in that
+    # band (or of the override that set it). The band_entered trigger keys on it, rather than
+    # walking back through the score history of every account in the band each run.
+    health_band_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -4,12 +4,18 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 
 from accounts.audit import record_change
 from accounts.models import Account
 from health.models import HealthScore, Override
 
 MAX_OVERRIDE_DAYS = 365
+
+
+def _since(band: str | None, now: dt.datetime) -> Case:
+    """The account's ``health_band_since`` once its band is ``band``: unchanged if it already was."""
+    return Case(When(health_band=band, then=F("health_band_since")), default=Value(now))
 
 
 @transaction.atomic
@@ -36,7 +42,7 @@ def set_override(
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         created_at=now,
     )
-    Account.objects.filter(pk=account.pk).update(health_band=band)
+    Account.objects.filter(pk=account.pk).update(health_band=band, health_band_since=_since(band, now))
     record_change(
         actor=actor,
         action="health.override.set",
@@ -56,9 +62,8 @@ def lift_overrides(*, actor, account: Account, now: dt.datetime) -> int:
         latest = (
             HealthScore.objects.filter(account=account, computed_at__lte=now).order_by("-computed_at").first()
         )
-        Account.objects.filter(pk=account.pk).update(
-            health_band=(latest.computed_band or None) if latest else None
-        )
+        band = (latest.computed_band or None) if latest else None
+        Account.objects.filter(pk=account.pk).update(health_band=band, health_band_since=_since(band, now))
         record_change(
             actor=actor, action="health.override.lifted", target=account, changes={"lifted": lifted}
         )

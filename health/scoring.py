@@ -16,8 +16,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import NullIf
+from django.db.models import Case, F, Max, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce, NullIf
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from accounts.locking import step_lock
@@ -569,11 +570,17 @@ class _OrmWriter:
 
     def finish(self) -> None:
         this_run = HealthScore.objects.filter(account_id=OuterRef("pk"), computed_at=self.now)
+        band = Subquery(this_run.values("band")[:1])
         Account.objects.filter(
             pk__in=HealthScore.objects.filter(computed_at=self.now).values("account_id")
         ).update(
             health_score=Subquery(this_run.values("score")[:1]),
-            health_band=NullIf(Subquery(this_run.values("band")[:1]), Value("")),
+            health_band=NullIf(band, Value("")),
+            # Entered now unless it stays in its band (the old band is read: no band is "").
+            health_band_since=Case(
+                When(Exact(Coalesce(F("health_band"), Value("")), band), then=F("health_band_since")),
+                default=Value(self.now),
+            ),
         )
 
 

@@ -343,7 +343,9 @@ def _writes(
         "moved AS (SELECT i.account_id, r.score_before, i.score, r.band_before, NULLIF(i.band, '') AS band"
         " FROM inserted i JOIN readings r ON r.account_id = i.account_id"
         " WHERE (r.score_before, r.band_before) IS DISTINCT FROM (i.score, NULLIF(i.band, '')))",
-        f"updated AS (UPDATE {ACCOUNTS} AS a SET health_score = m.score, health_band = m.band"
+        f"updated AS (UPDATE {ACCOUNTS} AS a SET health_score = m.score, health_band = m.band,"
+        " health_band_since = CASE WHEN m.band IS DISTINCT FROM m.band_before THEN %s::timestamptz"
+        " ELSE a.health_band_since END"
         " FROM moved m WHERE a.id = m.account_id)",
     ]
-    return ctes, [now, *overrides_params]
+    return ctes, [now, *overrides_params, now]

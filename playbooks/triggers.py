@@ -17,7 +17,6 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
     CharField,
-    DateTimeField,
     Exists,
     Expression,
     ExpressionWrapper,
@@ -418,35 +417,28 @@ def segment_entered(playbook: Playbook, accounts: QuerySet[Account], now: dt.dat
 # --- triggers over health ----------------------------------------------------------------
 
 
-def band_entered(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
+def band_entered(
+    playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime, *, only_new: bool = False
+) -> list[Firing]:
     """The account is in ``band`` and entered it after the playbook became active; once per entry.
 
-    The entry is the first score of the current run of that band in the history, so a rerun,
-    or an account that stays red for weeks, keeps the same key.
+    The entry is the account's ``health_band_since``: the first score of its current run in that
+    band (the recompute keeps it), so a rerun, or an account that stays red for weeks, keeps the
+    same key. ``only_new``: without the accounts where the playbook fired since that entry (a
+    firing of an earlier entry is older than the account's leaving that band).
     """
-    from health.models import HealthScore
-
     band = _param(playbook, "band", str)
-    history = HealthScore.objects.filter(account=OuterRef("pk"), computed_at__lte=now)
-    left_other_band = Subquery(history.exclude(band=band).order_by("-computed_at").values("computed_at")[:1])
-    rows = (
-        accounts.filter(health_band=band)
-        .annotate(left_other=left_other_band)
-        .annotate(
-            entered=Subquery(
-                history.filter(band=band)
-                .filter(
-                    computed_at__gt=Coalesce(
-                        OuterRef("left_other"), Value(EPOCH), output_field=DateTimeField()
-                    )
-                )
-                .order_by("computed_at")
-                .values("computed_at")[:1]
-            )
-        )
-        .filter(entered__gte=playbook.active_since)
-        .values_list("pk", "entered", "health_score")
+    rows = accounts.filter(
+        health_band=band, health_band_since__gte=playbook.active_since, health_band_since__lte=now
     )
+    if only_new:
+        fired = PlaybookRun.objects.filter(
+            playbook=playbook,
+            account=OuterRef("pk"),
+            trigger_key__startswith=f"band:{band}:",
+            fired_at__gte=OuterRef("health_band_since"),
+        )
+        rows = rows.exclude(Exists(fired))
     return [
         Firing(
             pk,
@@ -457,7 +449,7 @@ def band_entered(playbook: Playbook, accounts: QuerySet[Account], now: dt.dateti
                 "score": float(score) if score is not None else None,
             },
         )
-        for pk, entered, score in rows
+        for pk, entered, score in rows.values_list("pk", "health_band_since", "health_score")
     ]
 
 
@@ -605,6 +597,7 @@ EXCLUDE_FIRED_IN_SQL = frozenset(
         Trigger.RECURRING_REVIEW,
         Trigger.EXPANSION_SIGNAL,
         Trigger.NO_SURVEY_IN,
+        Trigger.BAND_ENTERED,
     }
 )
 

@@ -31,7 +31,8 @@ PLAYBOOKS = [
 
 
 def test_every_trigger_that_can_is_covered():
-    assert {trigger for trigger, _ in PLAYBOOKS} == set(EXCLUDE_FIRED_IN_SQL)
+    # band_entered's entries come from the recompute: tests/health/test_band_since.py covers it.
+    assert {trigger for trigger, _ in PLAYBOOKS} | {"band_entered"} == set(EXCLUDE_FIRED_IN_SQL)
 
 
 @pytest.fixture

@@ -300,7 +300,15 @@ def _scores(account, *history):
             band=band,
         )
     _, score, band = history[-1]
-    Account.objects.filter(pk=account.pk).update(health_score=score, health_band=band)
+    # As the recompute keeps it: the first score of the last run of scores in the current band.
+    entered_days_ago = next(
+        days_ago
+        for i, (days_ago, _, b) in enumerate(history)
+        if all(later == band for _, _, later in history[i:])
+    )
+    Account.objects.filter(pk=account.pk).update(
+        health_score=score, health_band=band, health_band_since=NOW - dt.timedelta(days=entered_days_ago)
+    )
 
 
 def test_band_entered_fires_once_per_entry_into_the_band(world):
