@@ -41,10 +41,18 @@ class AccountSerializer(serializers.ModelSerializer):
             "stage",
             "health_score",
             "health_band",
+            "health_band_since",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["stage", "health_score", "health_band", "created_at", "updated_at"]
+        read_only_fields = [
+            "stage",
+            "health_score",
+            "health_band",
+            "health_band_since",
+            "created_at",
+            "updated_at",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -280,18 +280,28 @@ def test_a_csm_cannot_hand_an_account_to_another_team(world, api, account_a):
 
     to_team = client.patch(url, {"team": world.team_b.pk}, format="json")
     to_owner = client.patch(url, {"owner": world.csm_b.pk}, format="json")
-    read_only = client.patch(url, {"health_score": 99, "health_band": "green", "stage": "x"}, format="json")
+    read_only = client.patch(
+        url,
+        {
+            "health_score": 99,
+            "health_band": "green",
+            "health_band_since": "2026-01-01T00:00:00Z",
+            "stage": "x",
+        },
+        format="json",
+    )
 
     assert to_team.status_code == 400 and "team" in to_team.json()
     assert to_owner.status_code == 400 and "owner" in to_owner.json()
     assert read_only.status_code == 200
     account_a.refresh_from_db()
-    assert (account_a.team, account_a.owner, account_a.health_score, account_a.stage) == (
-        world.team_a,
-        world.csm_a,
-        None,
-        "",
-    )
+    assert (
+        account_a.team,
+        account_a.owner,
+        account_a.health_score,
+        account_a.health_band_since,
+        account_a.stage,
+    ) == (world.team_a, world.csm_a, None, None, "")
 
 
 def test_owner_change_writes_an_audit_row(world, api, account_a):

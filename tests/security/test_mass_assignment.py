@@ -18,6 +18,7 @@ from tests.support.properties import PROPERTY_SETTINGS
 PRIVILEGED = [
     "health_score",
     "health_band",
+    "health_band_since",
     "stage",
     "is_staff",
     "is_superuser",
@@ -73,7 +74,11 @@ def test_a_csm_cannot_assign_outside_their_scope_or_set_privileged_fields(mass_w
     account = Account.objects.get(pk=account_a.pk)
     assert account.owner_id in allowed_owners | {None}
     assert account.team_id in allowed_teams | {None}
-    assert (account.health_score, account.health_band) == (Decimal("55.0"), "yellow")
+    assert (account.health_score, account.health_band, account.health_band_since) == (
+        Decimal("55.0"),
+        "yellow",
+        None,
+    )
     if body.get("owner") not in allowed_owners | {None} or body.get("team") not in allowed_teams | {None}:
         assert response.status_code == 400
         assert (account.owner_id, account.team_id) == (world.csm_a.pk, world.team_a.pk)

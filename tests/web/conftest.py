@@ -70,7 +70,10 @@ def give_history(
         )
     HealthScore.objects.bulk_create(rows)
     latest = rows[-1]
-    Account.objects.filter(pk=account.pk).update(health_score=latest.score, health_band=latest.band)
+    entered = next(r for i, r in enumerate(rows) if all(later.band == latest.band for later in rows[i:]))
+    Account.objects.filter(pk=account.pk).update(
+        health_score=latest.score, health_band=latest.band, health_band_since=entered.computed_at
+    )
     account.refresh_from_db()
 
 

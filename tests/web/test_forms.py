@@ -3,7 +3,7 @@
 import datetime as dt
 
 import pytest
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from health.models import Override
 from journeys.models import Milestone
@@ -114,6 +114,8 @@ def test_override_the_band_then_lift_it(world, csm_client, account_a):
     assert account_a.health_band == "green"
     page = csm_client.get(f"/accounts/{account_a.pk}/").content.decode()
     assert "Band overridden to Green" in page and "Signed the renewal" in page
+    since = dateformat.format(timezone.localtime(account_a.health_band_since), "M j")
+    assert f"since {since}</span>" in page  # entered green now, by the override
 
     assert csm_client.post(f"/accounts/{account_a.pk}/override/lift/").status_code == 302
     account_a.refresh_from_db()
