@@ -30,6 +30,7 @@ gets milestone instances. Rule windows are whole UTC days from the day the stage
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -38,6 +39,7 @@ from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.bulk import copy_insert
 from accounts.locking import step_lock
+from accounts.lookups import any_of
 from accounts.models import Account, Event, EventDaily
 from journeys.models import AccountJourney, Journey, Milestone, MilestoneDefinition, Stage, StageChange
 
@@ -395,14 +397,15 @@ def _required_done(scope: set[int] | None = None) -> QuerySet:
     )
 
 
-def may_move(*, config: JourneyConfig, now: dt.datetime) -> Q:
+def may_move(*, config: JourneyConfig, now: dt.datetime, required_done: Collection[int] | None = None) -> Q:
     """Accounts that ``_next_move`` might move by ``now``: a superset, read in SQL instead of walked.
 
     Every other account has no candidate move (``_next_move`` returns None at once), so the first
     round of a pass reads only these instead of walking every account in Python: not placed yet
     (or in a deleted stage); churned outside a churn stage, or back from churn; a renewal date not
     handled yet whose window may be open (or any, from a renewal stage: a renewed return); every
-    required milestone done; a stage's maximum duration over.
+    required milestone done; a stage's maximum duration over. ``required_done``: the accounts
+    with every required milestone done, when the caller has them (else a subquery finds them).
     """
     churn_stages = [s.id for s in config.stages.values() if s.entered_by == EnteredBy.ON_CHURN]
     renewal_stages = [s.id for s in config.stages.values() if s.entered_by == EnteredBy.BEFORE_RENEWAL]
@@ -413,7 +416,11 @@ def may_move(*, config: JourneyConfig, now: dt.datetime) -> Q:
         | ~Q(journey_state__stage_id__in=list(config.stages))
         | (churned & ~in_churn_stage)
         | (in_churn_stage & ~churned)
-        | Q(id__in=_required_done().values("account_id"))
+        | (
+            Q(id__in=_required_done().values("account_id"))
+            if required_done is None
+            else any_of("id", required_done)
+        )
     )
     if renewal_stages:
         # A window opens at midnight UTC ``days_before_renewal`` days before the date (a day's margin).
@@ -442,7 +449,8 @@ def apply_transitions(
     """Place new accounts and move every account (or those in ``scope``) as far as the rules go by ``now``."""
     required_done = dict(_required_done(scope))
     if scope is None:
-        accounts = Account.objects.filter(may_move(config=config, now=now))
+        # The required milestones aggregated once (at 1M accounts, ~4 s a pass), not again in may_move.
+        accounts = Account.objects.filter(may_move(config=config, now=now, required_done=list(required_done)))
     else:
         accounts = Account.objects.filter(id__in=scope)
     accounts = accounts.values_list(
