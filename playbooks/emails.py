@@ -108,7 +108,12 @@ def queue_alert_emails(*, alerts: Iterable[Alert], now: dt.datetime) -> int:
     each with its html), and rendered by ``render_alert_email``; otherwise every alert goes
     through the templates as ``render_email`` renders them.
     """
-    alert_ids = sorted(alert.pk for alert in alerts)
+    return queue_alert_emails_by_id(alert_ids=[alert.pk for alert in alerts], now=now)
+
+
+def queue_alert_emails_by_id(*, alert_ids: Iterable[int], now: dt.datetime) -> int:
+    """``queue_alert_emails`` for the alerts of these ids (the pipeline has the ids, not the rows)."""
+    alert_ids = sorted(alert_ids)
     if not lean_alert_templates():
         return _queue_rendered_alert_emails(alert_ids, now)
     queued = 0

@@ -13,12 +13,11 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.locking import step_lock
-from accounts.lookups import any_of
 from accounts.models import Account
 from accounts.steps import recorded
 from playbooks.actions import PlaybookOutcome, fire_playbook
-from playbooks.emails import queue_alert_emails
-from playbooks.models import Alert, Evaluation, Playbook
+from playbooks.emails import queue_alert_emails_by_id
+from playbooks.models import Evaluation, Playbook
 from playbooks.triggers import TriggerConfigError, evaluate_trigger
 
 logger = logging.getLogger(__name__)
@@ -111,9 +110,8 @@ def evaluate_playbooks(*, now: dt.datetime, full: bool = True) -> PlaybooksResul
             playbook=playbook, firings=firings, now=now, scope=scope, account_cache=account_cache
         )
         if outcome.alert_ids:
-            # Only their ids: queue_alert_emails reads them with what the emails show.
-            alerts = Alert.objects.filter(any_of("pk", outcome.alert_ids)).only("id")
-            result.emails_queued += queue_alert_emails(alerts=alerts, now=now)
+            # Only their ids: the emails' query reads what they show.
+            result.emails_queued += queue_alert_emails_by_id(alert_ids=outcome.alert_ids, now=now)
         result.outcomes.append(outcome)
     Evaluation.objects.create(as_of=now, full=scope is None, accounts=result.accounts)
     Evaluation.objects.filter(as_of__lt=now - EVALUATIONS_KEPT).delete()
