@@ -177,6 +177,10 @@ class Override(models.Model):
     lifted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The account's band and its entry when the override was set, so that lifting it puts the
+    # account back where it was (not a new entry into the same band: band_entered would refire).
+    band_before = models.CharField(max_length=8, choices=Band.choices, blank=True)
+    band_since_before = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

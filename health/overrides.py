@@ -13,9 +13,15 @@ from health.models import HealthScore, Override
 MAX_OVERRIDE_DAYS = 365
 
 
-def _since(band: str | None, now: dt.datetime) -> Case:
-    """The account's ``health_band_since`` once its band is ``band``: unchanged if it already was."""
-    return Case(When(health_band=band, then=F("health_band_since")), default=Value(now))
+def _since(band: str | None, now: dt.datetime) -> Case | None:
+    """The account's ``health_band_since`` once its band is ``band`` by hand: unchanged if it
+    already was in that band, else now."""
+    if band is None:
+        return None
+    return Case(
+        When(health_band=band, health_band_since__isnull=False, then=F("health_band_since")),
+        default=Value(now),
+    )
 
 
 @transaction.atomic
@@ -34,8 +40,13 @@ def set_override(
         errors["expires_at"] = [f"must be in the future, at most {MAX_OVERRIDE_DAYS} days ahead"]
     if errors:
         raise ValidationError(errors)
+    band_before, since_before = (
+        Account.objects.filter(pk=account.pk).values_list("health_band", "health_band_since").get()
+    )
     override = Override.objects.create(
         account=account,
+        band_before=band_before or "",
+        band_since_before=since_before,
         band=band,
         reason=reason.strip(),
         expires_at=expires_at,
@@ -55,7 +66,9 @@ def set_override(
 @transaction.atomic
 def lift_overrides(*, actor, account: Account, now: dt.datetime) -> int:
     """Lift the account's live overrides; its band returns to the one its last score gave."""
-    lifted = Override.objects.filter(account=account, lifted_at__isnull=True, expires_at__gt=now).update(
+    live = Override.objects.filter(account=account, lifted_at__isnull=True, expires_at__gt=now)
+    first = live.order_by("created_at", "id").values_list("band_before", "band_since_before").first()
+    lifted = live.update(
         lifted_at=now, lifted_by=actor if getattr(actor, "is_authenticated", False) else None
     )
     if lifted:
@@ -63,7 +76,10 @@ def lift_overrides(*, actor, account: Account, now: dt.datetime) -> int:
             HealthScore.objects.filter(account=account, computed_at__lte=now).order_by("-computed_at").first()
         )
         band = (latest.computed_band or None) if latest else None
-        Account.objects.filter(pk=account.pk).update(health_band=band, health_band_since=_since(band, now))
+        before, since_before = first
+        # Back in the band it had before the override: back to when it entered it then.
+        since = since_before if band and band == before and since_before else _since(band, now)
+        Account.objects.filter(pk=account.pk).update(health_band=band, health_band_since=since)
         record_change(
             actor=actor, action="health.override.lifted", target=account, changes={"lifted": lifted}
         )

@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.locking import step_lock
 from accounts.lookups import any_of
 from accounts.models import Account, Event, SurveyResponse, Ticket, Touchpoint
+from health.band_entry import set_entries_from_history
 from health.metrics import METRICS, MetricCache, Reading, compute, streams
 from health.models import HealthScore, Override, Scorecard
 
@@ -576,9 +577,15 @@ class _OrmWriter:
         ).update(
             health_score=Subquery(this_run.values("score")[:1]),
             health_band=NullIf(band, Value("")),
-            # Entered now unless it stays in its band (the old band is read: no band is "").
+            # Entered now when the band changes (none when unscored); kept otherwise. The old
+            # band is read here; the history's unscored band is "".
             health_band_since=Case(
-                When(Exact(Coalesce(F("health_band"), Value("")), band), then=F("health_band_since")),
+                When(Exact(band, Value("")), then=Value(None)),
+                When(
+                    Exact(Coalesce(F("health_band"), Value("")), band),
+                    health_band_since__isnull=False,
+                    then=F("health_band_since"),
+                ),
                 default=Value(self.now),
             ),
         )
@@ -619,6 +626,7 @@ def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = N
             from health.sql_scoring import recompute_in_sql
 
             return recompute_in_sql(now=now, scope=scope, active=active, rules=rules, full=accounts is None)
+        rerun = HealthScore.objects.filter(computed_at=now).exists()
         compiled = {
             pk: [_CompiledRule(rule) for rule in scorecard_rules] for pk, scorecard_rules in rules.items()
         }
@@ -677,6 +685,8 @@ def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = N
         if batch:
             writer.write(batch)
         writer.finish()
+        if rerun:  # the band before was the replaced run's: the entries come from the history
+            set_entries_from_history([change.account_id for change in band_changes])
     return HealthChanges(
         computed_at=now,
         accounts=scored_count,

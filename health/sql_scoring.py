@@ -23,6 +23,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import Account
+from health.band_entry import set_entries_from_history
 from health.metrics import METRICS, MetricCache, Relation, relations
 from health.models import HealthScore, Override, Scorecard
 from health.scoring import (
@@ -223,7 +224,8 @@ def recompute_in_sql(
     rerun = HealthScore.objects.filter(computed_at=now)
     # A rerun replaces its rows. Probed first: a full run writes ~1M rows at one time, so the
     # planner expects as many for any time and joined the scope to them (5.5 s at 1M accounts).
-    if rerun.exists():
+    rerun_found = rerun.exists()
+    if rerun_found:
         rerun.filter(account__in=scope).delete()
     if not cards:
         return HealthChanges(computed_at=now, accounts=0, full=full)
@@ -239,6 +241,8 @@ def recompute_in_sql(
         rows = cursor.fetchall()
     moves = sorted((row for row in rows if row[0] is not None), key=lambda row: row[0])
     bands = {band or UNSCORED: count for account_id, _, _, _, band, count in rows if account_id is None}
+    if rerun_found:  # the band before was the replaced run's: the entries come from the history
+        set_entries_from_history([pk for pk, _, _, before, band, _ in moves if band != before])
     return HealthChanges(
         computed_at=now,
         accounts=sum(bands.values()),
@@ -344,7 +348,9 @@ def _writes(
         " FROM inserted i JOIN readings r ON r.account_id = i.account_id"
         " WHERE (r.score_before, r.band_before) IS DISTINCT FROM (i.score, NULLIF(i.band, '')))",
         f"updated AS (UPDATE {ACCOUNTS} AS a SET health_score = m.score, health_band = m.band,"
-        " health_band_since = CASE WHEN m.band IS DISTINCT FROM m.band_before THEN %s::timestamptz"
+        # Entered now when the band changes (none when unscored); kept otherwise.
+        " health_band_since = CASE WHEN m.band IS NULL THEN NULL"
+        " WHEN m.band IS DISTINCT FROM m.band_before OR a.health_band_since IS NULL THEN %s::timestamptz"
         " ELSE a.health_band_since END"
         " FROM moved m WHERE a.id = m.account_id)",
     ]

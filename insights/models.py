@@ -116,7 +116,7 @@ class AccountValue(models.Model):
     # The run that last changed these figures: a run rewrites only the rows whose figures differ,
     # so an account whose purchases did not move keeps the time they were computed.
     computed_at = models.DateTimeField()
-    # Purchase history (every value-carrying event before computed_at).
+    # Purchase history (every value-carrying event before computed_at, the run that wrote them).
     purchases = models.PositiveIntegerField(default=0)
     first_purchase_at = models.DateTimeField(null=True, blank=True)
     second_purchase_at = models.DateTimeField(null=True, blank=True)

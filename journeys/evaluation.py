@@ -33,7 +33,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, DateField, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
@@ -449,8 +449,10 @@ def apply_transitions(
     """Place new accounts and move every account (or those in ``scope``) as far as the rules go by ``now``."""
     required_done = dict(_required_done(scope))
     if scope is None:
-        # The required milestones aggregated once (at 1M accounts, ~4 s a pass), not again in may_move.
-        accounts = Account.objects.filter(may_move(config=config, now=now, required_done=list(required_done)))
+        # On PostgreSQL the required milestones aggregated once (at 1M accounts, ~4 s a pass) go
+        # to may_move as one array; elsewhere (SQLite's parameter limit) it asks again.
+        done = list(required_done) if connection.vendor == "postgresql" else None
+        accounts = Account.objects.filter(may_move(config=config, now=now, required_done=done))
     else:
         accounts = Account.objects.filter(id__in=scope)
     accounts = accounts.values_list(

@@ -37,8 +37,6 @@ from accounts.models import Account, EventDaily, SurveyResponse
 from insights.models import AccountValue, PlaybookValueFilter, RfmSegment
 from playbooks.models import Playbook, PlaybookRun, Task, Trigger
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
 
 class TriggerConfigError(ValueError):
     """A playbook's trigger parameters are missing or wrong."""

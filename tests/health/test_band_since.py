@@ -11,6 +11,7 @@ import random
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from accounts.models import Account, Event
 from health.models import HealthScore
@@ -20,13 +21,15 @@ from playbooks.actions import fire_playbook
 from playbooks.models import PlaybookRun
 from playbooks.triggers import evaluate_trigger
 from tests.factories import AccountFactory, PlaybookFactory, TaskStepFactory
-from tests.health.conftest import T
+from tests.health.conftest import T, events
 
 DAY = dt.timedelta(days=1)
 
 
 def entered_by_the_history(account_id: int, band: str | None, now: dt.datetime) -> dt.datetime | None:
-    """The first score of the account's last run of scores in ``band`` (up to ``now``)."""
+    """The first score of the account's last run of scores in ``band`` (up to ``now``); None unscored."""
+    if band is None:
+        return None
     rows = list(
         HealthScore.objects.filter(account_id=account_id, computed_at__lte=now)
         .order_by("computed_at")
@@ -70,6 +73,14 @@ def test_the_band_entry_follows_the_history_and_band_entered_fires_each_entry_on
         recompute_health(now=now)
         if day == 10:
             recompute_health(now=now)  # a rerun at the same time keeps every entry
+        if day in (16, 24):  # late data, then a rerun at the same time: some bands change back
+            Event.objects.bulk_create(
+                Event(account=account, name="login", occurred_at=now - dt.timedelta(hours=2))
+                for account in rng.sample(accounts, 4)
+                for _ in range(10)
+            )
+            Event.objects.filter(account__in=rng.sample(accounts, 3), occurred_at__gt=now - 7 * DAY).delete()
+            recompute_health(now=now)
 
         for account_id, band, since in Account.objects.values_list("pk", "health_band", "health_band_since"):
             assert since == entered_by_the_history(account_id, band, now), (account_id, day)
@@ -90,7 +101,7 @@ def test_the_band_entry_follows_the_history_and_band_entered_fires_each_entry_on
     assert PlaybookRun.objects.count() == sum(fired.values())
 
 
-def test_an_override_enters_its_band_when_set_and_leaves_it_when_lifted(linear_logins, world):
+def test_an_override_enters_its_band_when_set_and_lifting_it_puts_the_entry_back(linear_logins, world):
     account = AccountFactory()
     recompute_health(now=T)  # no logins: red
     account.refresh_from_db()
@@ -120,7 +131,38 @@ def test_an_override_enters_its_band_when_set_and_leaves_it_when_lifted(linear_l
 
     lift_overrides(actor=world.admin, account=account, now=T + 4 * DAY)
     account.refresh_from_db()
-    assert (account.health_band, account.health_band_since) == ("red", T + 4 * DAY)
+    # Back in red, where it was before the overrides: the same entry, so no second "entered red".
+    assert (account.health_band, account.health_band_since) == ("red", T)
+
+    recompute_health(now=T + 5 * DAY)
+    set_override(
+        actor=world.admin,
+        account=account,
+        band="yellow",
+        reason="Talks",
+        expires_at=T + 30 * DAY,
+        now=T + 6 * DAY,
+    )
+    account.refresh_from_db()
+    assert (account.health_band, account.health_band_since) == ("yellow", T + 6 * DAY)
+    lift_overrides(actor=world.admin, account=account, now=T + 6 * DAY)
+    account.refresh_from_db()
+    assert (account.health_band, account.health_band_since) == ("red", T)
+
+    # An override whose band the scores reach anyway: lifted, the account is in a new band now.
+    set_override(
+        actor=world.admin,
+        account=account,
+        band="green",
+        reason="Deal",
+        expires_at=T + 30 * DAY,
+        now=T + 7 * DAY,
+    )
+    events(account, *[("login", f"2026-03-17 {13 + i}:00", None, None) for i in range(10)])  # T + 7 days
+    recompute_health(now=T + 8 * DAY)
+    lift_overrides(actor=world.admin, account=account, now=T + 9 * DAY)
+    account.refresh_from_db()
+    assert (account.health_band, account.health_band_since) == ("green", T + 7 * DAY)
 
 
 def test_the_migration_takes_each_entry_from_the_history(linear_logins, scoring_path):
@@ -128,7 +170,7 @@ def test_the_migration_takes_each_entry_from_the_history(linear_logins, scoring_
 
     from django.apps import apps
 
-    backfill = import_module("accounts.migrations.0007_account_health_band_since").entered_from_history
+    backfill = import_module("accounts.migrations.0008_backfill_health_band_since").entered_from_history
     rng = random.Random(5)
     accounts = [AccountFactory() for _ in range(6)]
     unscored = AccountFactory(status="churned")
@@ -141,10 +183,32 @@ def test_the_migration_takes_each_entry_from_the_history(linear_logins, scoring_
         )
         recompute_health(now=now)
     kept = dict(Account.objects.values_list("pk", "health_band_since"))
+    overridden = AccountFactory(health_band="green")  # by hand, before any score: entered "now"
     Account.objects.update(health_band_since=None)
 
+    before = timezone.now()
     with connection.schema_editor() as editor:
         backfill(apps, editor)
 
-    assert dict(Account.objects.values_list("pk", "health_band_since")) == kept
+    backfilled = dict(Account.objects.values_list("pk", "health_band_since"))
+    assert before <= backfilled.pop(overridden.pk) <= timezone.now()
+    assert backfilled == kept
     assert kept[unscored.pk] is None and len({kept[a.pk] for a in accounts}) > 1
+
+
+def test_a_rerun_that_undoes_a_band_change_gives_the_entry_back(linear_logins, scoring_path):
+    account = AccountFactory()
+    events(account, *[("login", f"2026-03-09 {8 + i:02d}:00", None, None) for i in range(8)])  # T - 1 day
+    recompute_health(now=T)
+    assert Account.objects.get(pk=account.pk).health_band == "green"
+    later = T + 10 * DAY  # the logins left the 7-day window: red
+    recompute_health(now=later)
+    assert Account.objects.values_list("health_band", "health_band_since").get(pk=account.pk) == (
+        "red",
+        later,
+    )
+
+    events(account, *[("login", f"2026-03-19 {8 + i:02d}:00", None, None) for i in range(8)])  # late data
+    recompute_health(now=later)  # the same time again: green all along
+
+    assert Account.objects.values_list("health_band", "health_band_since").get(pk=account.pk) == ("green", T)
