@@ -361,6 +361,8 @@ def active_contacts_relation(
     ``COUNT(DISTINCT contact_id)`` sorts every event of the window by account (231 MB spilled to
     disk at 1M accounts); the pairs are a third of the events and need no sort.
     """
+    if accounts is not None and connection.vendor == "postgresql":
+        return _scoped_active_contacts_relation(params, as_of, accounts)
     events = _contact_events(params, as_of, accounts)
     pairs = events.values("account_id", "contact_id").annotate(pair_last=Max("occurred_at")).order_by()
     sql, pair_params = pairs.query.sql_with_params()
@@ -368,6 +370,31 @@ def active_contacts_relation(
         f"SELECT p.account_id, COUNT(*) AS n, MAX(p.pair_last) AS last FROM ({sql}) p GROUP BY p.account_id"
     )
     return Relation(per_account, tuple(pair_params), "{s}.n", "{s}.last")
+
+
+def _scoped_active_contacts_relation(
+    params: dict, as_of: dt.datetime, accounts: QuerySet[Account]
+) -> Relation:
+    """``active_contacts_relation`` for a scope (an incremental run): each account's window read
+    through its own index range (``OFFSET 0`` keeps the lateral subquery a loop over the scope).
+
+    Flattened, PostgreSQL scanned the whole window by time (6.5M events at 1M accounts for a
+    scope of 12,000: 4.9 s) or merge-joined a sort of it to the scope; one index range per
+    account read 12,000 accounts' windows in 0.4-1.0 s.
+    """
+    name = " AND name = %s" if params.get("event") else ""
+    source = (
+        "SELECT p.account_id, COUNT(*) AS n, MAX(p.pair_last) AS last FROM ("
+        " SELECT s.id AS account_id, e.contact_id, MAX(e.occurred_at) AS pair_last"
+        " FROM unnest(%s::bigint[]) s (id) JOIN LATERAL ("
+        f"  SELECT contact_id, occurred_at FROM {Event._meta.db_table}"
+        "   WHERE account_id = s.id AND occurred_at >= %s AND occurred_at < %s"
+        f"   AND contact_id IS NOT NULL{name} OFFSET 0) e ON true"
+        " GROUP BY s.id, e.contact_id) p GROUP BY p.account_id"
+    )
+    ids = list(accounts.order_by().values_list("pk", flat=True))
+    source_params = (ids, as_of - params["days"] * DAY, as_of, *([params["event"]] if name else []))
+    return Relation(source, source_params, "{s}.n", "{s}.last")
 
 
 def _closed_by(as_of: dt.datetime) -> Q:
