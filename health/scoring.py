@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.locking import step_lock
 from accounts.lookups import any_of
 from accounts.models import Account, Event, SurveyResponse, Ticket, Touchpoint
+from accounts.shares import exceeds_share_of_active
 from health.band_entry import set_entries_from_history
 from health.metrics import METRICS, MetricCache, Reading, compute, streams
 from health.models import HealthScore, Override, Scorecard
@@ -763,7 +764,7 @@ def recompute_changed(*, now: dt.datetime, also: Iterable[int] = ()) -> HealthCh
     ):
         return recompute_health(now=now)
     ids = changed_account_ids(since=since, now=now) | set(also)
-    if len(ids) > FULL_ABOVE_SHARE * Account.objects.filter(status=Account.Status.ACTIVE).count():
+    if exceeds_share_of_active(len(ids), FULL_ABOVE_SHARE):
         return recompute_health(now=now)  # as many as that: one pass over all is cheaper than a list
     return recompute_health(now=now, accounts=Account.objects.filter(any_of("pk", sorted(ids))))
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.locking import step_lock
 from accounts.models import Account
+from accounts.shares import exceeds_share_of_active
 from accounts.steps import recorded
 from playbooks.actions import PlaybookOutcome, fire_playbook
 from playbooks.emails import queue_alert_emails_by_id
@@ -78,7 +79,7 @@ def changed_scope(*, now: dt.datetime) -> set[int] | None:
     ids = changed_account_ids(since=since, now=now)
     union = rescored.order_by().values_list("account_id").union(segments.order_by().values_list("account_id"))
     ids.update(pk for (pk,) in union)
-    if len(ids) > FULL_ABOVE_SHARE * Account.objects.filter(status=Account.Status.ACTIVE).count():
+    if exceeds_share_of_active(len(ids), FULL_ABOVE_SHARE):
         return None
     return ids
 
