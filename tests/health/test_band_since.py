@@ -101,31 +101,22 @@ def test_the_band_entry_follows_the_history_and_band_entered_fires_each_entry_on
     assert PlaybookRun.objects.count() == sum(fired.values())
 
 
+def override(account: Account, band: str, *, at: dt.datetime, by, reason: str) -> None:
+    """A band set by hand at ``at``, for a month."""
+    set_override(actor=by, account=account, band=band, reason=reason, expires_at=at + 30 * DAY, now=at)
+
+
 def test_an_override_enters_its_band_when_set_and_lifting_it_puts_the_entry_back(linear_logins, world):
     account = AccountFactory()
     recompute_health(now=T)  # no logins: red
     account.refresh_from_db()
     assert (account.health_band, account.health_band_since) == ("red", T)
 
-    set_override(
-        actor=world.admin,
-        account=account,
-        band="green",
-        reason="Signed",
-        expires_at=T + 30 * DAY,
-        now=T + DAY,
-    )
+    override(account, "green", at=T + DAY, by=world.admin, reason="Signed")
     recompute_health(now=T + 2 * DAY)  # still green, by the override: the entry stays the override's
     account.refresh_from_db()
     assert (account.health_band, account.health_band_since) == ("green", T + DAY)
-    set_override(
-        actor=world.admin,
-        account=account,
-        band="green",
-        reason="Again",
-        expires_at=T + 30 * DAY,
-        now=T + 3 * DAY,
-    )
+    override(account, "green", at=T + 3 * DAY, by=world.admin, reason="Again")
     account.refresh_from_db()
     assert account.health_band_since == T + DAY  # the same band: not a new entry
 
@@ -135,14 +126,7 @@ def test_an_override_enters_its_band_when_set_and_lifting_it_puts_the_entry_back
     assert (account.health_band, account.health_band_since) == ("red", T)
 
     recompute_health(now=T + 5 * DAY)
-    set_override(
-        actor=world.admin,
-        account=account,
-        band="yellow",
-        reason="Talks",
-        expires_at=T + 30 * DAY,
-        now=T + 6 * DAY,
-    )
+    override(account, "yellow", at=T + 6 * DAY, by=world.admin, reason="Talks")
     account.refresh_from_db()
     assert (account.health_band, account.health_band_since) == ("yellow", T + 6 * DAY)
     lift_overrides(actor=world.admin, account=account, now=T + 6 * DAY)
@@ -150,14 +134,7 @@ def test_an_override_enters_its_band_when_set_and_lifting_it_puts_the_entry_back
     assert (account.health_band, account.health_band_since) == ("red", T)
 
     # An override whose band the scores reach anyway: lifted, the account is in a new band now.
-    set_override(
-        actor=world.admin,
-        account=account,
-        band="green",
-        reason="Deal",
-        expires_at=T + 30 * DAY,
-        now=T + 7 * DAY,
-    )
+    override(account, "green", at=T + 7 * DAY, by=world.admin, reason="Deal")
     events(account, *[("login", f"2026-03-17 {13 + i}:00", None, None) for i in range(10)])  # T + 7 days
     recompute_health(now=T + 8 * DAY)
     lift_overrides(actor=world.admin, account=account, now=T + 9 * DAY)
