@@ -177,8 +177,9 @@ class Override(models.Model):
     lifted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # The account's band and its entry when the override was set, so that lifting it puts the
-    # account back where it was (not a new entry into the same band: band_entered would refire).
+    # The account's band and its entry when the override was set, so that lifting it before any
+    # recompute recorded it puts the account back where it was (not a new entry into the same
+    # band: band_entered would fire again for the same stay).
     band_before = models.CharField(max_length=8, choices=Band.choices, blank=True)
     band_since_before = models.DateTimeField(null=True, blank=True)
 

@@ -67,7 +67,11 @@ def set_override(
 def lift_overrides(*, actor, account: Account, now: dt.datetime) -> int:
     """Lift the account's live overrides; its band returns to the one its last score gave."""
     live = Override.objects.filter(account=account, lifted_at__isnull=True, expires_at__gt=now)
-    first = live.order_by("created_at", "id").values_list("band_before", "band_since_before").first()
+    first = (
+        live.order_by("created_at", "id")
+        .values_list("band_before", "band_since_before", "created_at")
+        .first()
+    )
     lifted = live.update(
         lifted_at=now, lifted_by=actor if getattr(actor, "is_authenticated", False) else None
     )
@@ -76,9 +80,14 @@ def lift_overrides(*, actor, account: Account, now: dt.datetime) -> int:
             HealthScore.objects.filter(account=account, computed_at__lte=now).order_by("-computed_at").first()
         )
         band = (latest.computed_band or None) if latest else None
-        before, since_before = first
-        # Back in the band it had before the override: back to when it entered it then.
-        since = since_before if band and band == before and since_before else _since(band, now)
+        before, since_before, set_at = first
+        # Back in the band it had before overrides no recompute has recorded: the stay in that
+        # band was never interrupted, so its entry is the one it had. An override the scores
+        # recorded (a recompute ran while it was live) interrupted it, as the history shows: the
+        # band is entered anew, as when an override expires.
+        unrecorded = latest is None or latest.computed_at < set_at
+        restored = band and band == before and since_before and unrecorded
+        since = since_before if restored else _since(band, now)
         Account.objects.filter(pk=account.pk).update(health_band=band, health_band_since=since)
         record_change(
             actor=actor, action="health.override.lifted", target=account, changes={"lifted": lifted}

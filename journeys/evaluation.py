@@ -392,13 +392,15 @@ def _stages_left_by_milestones(config: JourneyConfig) -> list[int]:
 def _required_done(config: JourneyConfig, scope: set[int] | None = None) -> QuerySet:
     """Accounts whose current stage has required milestones, all done: (account id, last done at).
 
-    Only in the stages that milestones can leave: an account whose last stage's milestones are
-    all done has nowhere to go, and aggregating those (most accounts, at 1M: 4 s a pass) is waste.
+    Only for accounts in the stages that milestones can leave (the account's current stage, as
+    ``_next_move`` reads it, not the definitions' stage, which an admin may have edited): an
+    account whose last stage's milestones are all done has nowhere to go, and aggregating those
+    (most accounts, at 1M: 4 s a pass) is waste.
     """
     milestones = Milestone.objects.filter(
         visit_id=F("account__journey_state__visit_id"),
         definition__required=True,
-        definition__stage_id__in=_stages_left_by_milestones(config),
+        account__journey_state__stage_id__in=_stages_left_by_milestones(config),
     )
     if scope is not None:
         milestones = milestones.filter(account_id__in=scope)

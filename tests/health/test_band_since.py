@@ -24,6 +24,7 @@ from tests.factories import AccountFactory, PlaybookFactory, TaskStepFactory
 from tests.health.conftest import T, events
 
 DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
 
 
 def entered_by_the_history(account_id: int, band: str | None, now: dt.datetime) -> dt.datetime | None:
@@ -106,7 +107,9 @@ def override(account: Account, band: str, *, at: dt.datetime, by, reason: str) -
     set_override(actor=by, account=account, band=band, reason=reason, expires_at=at + 30 * DAY, now=at)
 
 
-def test_an_override_enters_its_band_when_set_and_lifting_it_puts_the_entry_back(linear_logins, world):
+def test_an_override_enters_its_band_when_set_and_a_lift_before_any_recompute_puts_the_entry_back(
+    linear_logins, world
+):
     account = AccountFactory()
     recompute_health(now=T)  # no logins: red
     account.refresh_from_db()
@@ -122,16 +125,19 @@ def test_an_override_enters_its_band_when_set_and_lifting_it_puts_the_entry_back
 
     lift_overrides(actor=world.admin, account=account, now=T + 4 * DAY)
     account.refresh_from_db()
-    # Back in red, where it was before the overrides: the same entry, so no second "entered red".
-    assert (account.health_band, account.health_band_since) == ("red", T)
+    # The recompute at T + 2 recorded green: the stay in red was interrupted, red is entered anew
+    # (as when an override expires and the next recompute finds red again).
+    assert (account.health_band, account.health_band_since) == ("red", T + 4 * DAY)
 
     recompute_health(now=T + 5 * DAY)
     override(account, "yellow", at=T + 6 * DAY, by=world.admin, reason="Talks")
     account.refresh_from_db()
     assert (account.health_band, account.health_band_since) == ("yellow", T + 6 * DAY)
-    lift_overrides(actor=world.admin, account=account, now=T + 6 * DAY)
+    lift_overrides(actor=world.admin, account=account, now=T + 6 * DAY + HOUR)
     account.refresh_from_db()
-    assert (account.health_band, account.health_band_since) == ("red", T)
+    # Lifted before any recompute recorded it: back in red with the entry it had, so no second
+    # "entered red" for the same stay.
+    assert (account.health_band, account.health_band_since) == ("red", T + 4 * DAY)
 
     # An override whose band the scores reach anyway: lifted, the account is in a new band now.
     override(account, "green", at=T + 7 * DAY, by=world.admin, reason="Deal")
