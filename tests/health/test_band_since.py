@@ -1,7 +1,8 @@
 """An account's ``health_band_since`` is its entry into its band, as the score history gives it.
 
-Over weeks of rescoring with logins that come and go, on PostgreSQL's one-statement path and on
-the portable path (SQLite's, for ``make run``): after every run each account's
+Over weeks of rescoring with logins that come and go, on PostgreSQL, through both of the
+recompute's code paths (its one statement, and the portable path that other databases take,
+chosen by the vendor check): after every run each account's
 ``health_band_since`` is the first score of its current run in its band, and ``band_entered``
 with ``only_new`` gives exactly the entries not fired yet.
 """
@@ -47,8 +48,8 @@ def entered_by_the_history(account_id: int, band: str | None, now: dt.datetime) 
 
 @pytest.fixture(params=["postgresql", "portable"])
 def scoring_path(request, monkeypatch):
-    if request.param == "portable":  # the streams and the ORM writer, as on SQLite
-        monkeypatch.setattr(connection, "vendor", "sqlite")
+    if request.param == "portable":  # the streams and the ORM writer, still on PostgreSQL
+        monkeypatch.setattr(connection, "vendor", "portable")
     return request.param
 
 
