@@ -30,7 +30,7 @@ gets milestone instances. Rule windows are whole UTC days from the day the stage
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -173,18 +173,19 @@ def new_milestones(
 # --- rule milestones ---------------------------------------------------------------------------
 
 
-def _open_current_milestones():
-    """Milestones still open in the stage visit each account is in now."""
-    return Milestone.objects.filter(
+def _open_current_milestones(scope: Collection[int] | None = None):
+    """Milestones still open in the stage visit each account is in now (of ``scope``: every account)."""
+    milestones = Milestone.objects.filter(
         status__in=Milestone.OPEN_STATUSES, visit_id=F("account__journey_state__visit_id")
     )
+    return milestones if scope is None else milestones.filter(any_of("account_id", sorted(scope)))
 
 
 def _window_end():
     return Coalesce(OuterRef("window_end"), Value(dt.date.max), output_field=DateField())
 
 
-def _met_event_count() -> list[tuple]:
+def _met_event_count(scope: Collection[int] | None) -> list[tuple]:
     """At least N of the event within the window, from the daily rollup."""
     total = (
         EventDaily.objects.filter(
@@ -199,7 +200,7 @@ def _met_event_count() -> list[tuple]:
         .values("total")
     )
     return list(
-        _open_current_milestones()
+        _open_current_milestones(scope)
         .filter(definition__completion=Completion.EVENT_COUNT)
         .annotate(total=Subquery(total))
         .filter(total__gte=F("definition__threshold"))
@@ -207,7 +208,7 @@ def _met_event_count() -> list[tuple]:
     )
 
 
-def _met_distinct_contacts() -> list[tuple]:
+def _met_distinct_contacts(scope: Collection[int] | None) -> list[tuple]:
     """At least N distinct contacts did the event within the window, from raw events."""
     contacts = (
         Event.objects.annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))
@@ -224,7 +225,7 @@ def _met_distinct_contacts() -> list[tuple]:
         .values("contacts")
     )
     return list(
-        _open_current_milestones()
+        _open_current_milestones(scope)
         .filter(definition__completion=Completion.DISTINCT_CONTACTS)
         .annotate(contacts=Subquery(contacts))
         .filter(contacts__gte=F("definition__threshold"))
@@ -232,10 +233,10 @@ def _met_distinct_contacts() -> list[tuple]:
     )
 
 
-def _met_active_weeks() -> list[tuple]:
+def _met_active_weeks(scope: Collection[int] | None) -> list[tuple]:
     """Active (any matching event) on at least K distinct weeks of the window, from the rollup."""
     rows = (
-        _open_current_milestones()
+        _open_current_milestones(scope)
         .filter(definition__completion=Completion.ACTIVE_WEEKS)
         # One filter() call: every condition applies to the same joined rollup row.
         .filter(
@@ -264,9 +265,14 @@ def _met_active_weeks() -> list[tuple]:
     return [ident for ident, active in weeks.items() if len(active) >= thresholds[ident]]
 
 
-def complete_rule_milestones(*, now: dt.datetime) -> list[MilestoneCompleted]:
-    """Mark done every open rule milestone of a current stage whose rule is met (four queries)."""
-    met = _met_event_count() + _met_active_weeks() + _met_distinct_contacts()
+def complete_rule_milestones(
+    *, now: dt.datetime, scope: Collection[int] | None = None
+) -> list[MilestoneCompleted]:
+    """Mark done every open rule milestone of a current stage whose rule is met (four queries).
+
+    ``scope``: only these accounts' milestones (None: every account's).
+    """
+    met = _met_event_count(scope) + _met_active_weeks(scope) + _met_distinct_contacts(scope)
     if not met:
         return []
     Milestone.objects.filter(id__in=[row[0] for row in met], status__in=Milestone.OPEN_STATUSES).update(
@@ -403,7 +409,7 @@ def _required_done(config: JourneyConfig, scope: set[int] | None = None) -> Quer
         account__journey_state__stage_id__in=_stages_left_by_milestones(config),
     )
     if scope is not None:
-        milestones = milestones.filter(account_id__in=scope)
+        milestones = milestones.filter(any_of("account_id", sorted(scope)))
     return (
         milestones.values("account_id")
         .annotate(
@@ -464,10 +470,18 @@ def may_move(*, config: JourneyConfig, now: dt.datetime, required_done: Collecti
 
 
 def apply_transitions(
-    *, config: JourneyConfig, now: dt.datetime, scope: set[int] | None = None
+    *,
+    config: JourneyConfig,
+    now: dt.datetime,
+    scope: set[int] | None = None,
+    required_scope: set[int] | None = None,
 ) -> list[StageEntered]:
-    """Place new accounts and move every account (or those in ``scope``) as far as the rules go by ``now``."""
-    required_done = dict(_required_done(config, scope))
+    """Place new accounts and move every account (or those in ``scope``) as far as the rules go by ``now``.
+
+    ``required_scope``: the only accounts whose required milestones may have been done since
+    they were last walked (None: any account's).
+    """
+    required_done = dict(_required_done(config, scope if required_scope is None else required_scope))
     if scope is None:
         # On PostgreSQL the required milestones aggregated once (at 1M accounts, ~4 s a pass) go
         # to may_move as one array; elsewhere (SQLite's parameter limit) it asks again.
@@ -601,22 +615,33 @@ def skip_open_milestones_of_left_visits(*, now: dt.datetime) -> int:
     )
 
 
-def sync_account_stage() -> int:
-    """``Account.stage`` = the key of the account's current stage (one UPDATE)."""
+def sync_account_stage(account_ids: Collection[int] | None = None) -> int:
+    """``Account.stage`` = the key of the account's current stage (one UPDATE).
+
+    ``account_ids``: only these accounts (None: every account, which also catches a stage key
+    an admin renamed).
+    """
     current = AccountJourney.objects.filter(account_id=OuterRef("pk")).values("stage__key")[:1]
-    return (
-        Account.objects.filter(journey_state__isnull=False)
-        .exclude(stage=F("journey_state__stage__key"))
-        .update(stage=Subquery(current))
-    )
+    accounts = Account.objects.filter(journey_state__isnull=False)
+    if account_ids is not None:
+        accounts = accounts.filter(any_of("pk", sorted(account_ids)))
+    return accounts.exclude(stage=F("journey_state__stage__key")).update(stage=Subquery(current))
 
 
 # --- the pass ----------------------------------------------------------------------------------
 
 
 @transaction.atomic
-def evaluate_journeys(*, now: dt.datetime) -> JourneyChanges:
-    """One pass over all accounts; returns what changed. Safe to run twice."""
+def evaluate_journeys(*, now: dt.datetime, changed: Collection[int] | None = None) -> JourneyChanges:
+    """One pass over all accounts; returns what changed. Safe to run twice.
+
+    ``changed`` (an incremental run): the accounts whose inputs changed since the previous run
+    (``health.scoring.changed_account_ids``). Rule milestones and required milestones can only
+    be met anew on those (new events, a milestone completed) or on an account this pass moves,
+    so only theirs are read; what time alone moves (renewal windows, maximum durations, overdue
+    milestones) is still looked at over every account. None (a full run): everything is read,
+    which also catches edited milestone definitions and renamed stage keys.
+    """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     config = JourneyConfig.load()
@@ -624,29 +649,39 @@ def evaluate_journeys(*, now: dt.datetime) -> JourneyChanges:
     if not config.stages:
         return changes
     scope = None  # the first round reads the accounts that may move (may_move)
+    milestones_scope = None if changed is None else set(changed)
     for _ in range(config.max_rounds()):
-        completed = complete_rule_milestones(now=now)
+        completed = complete_rule_milestones(now=now, scope=milestones_scope)
         changes.milestones_completed += completed
-        if scope is not None:
+        if scope is None:
+            required_scope = None if milestones_scope is None else milestones_scope | _ids(completed)
+        else:
             # A later round can only move an account the previous round moved (its new stage's
             # milestones may be met already) or one whose milestones this round completed: the
             # others were walked as far as the rules take them, with the same data and ``now``.
-            scope |= {c.account_id for c in completed}
+            scope |= _ids(completed)
             if len(scope) > SCOPE_AS_LIST_MAX:
                 scope = None  # a placement moves everyone: may_move again, not a million literals
-        entered = apply_transitions(config=config, now=now, scope=scope)
+            required_scope = scope
+        entered = apply_transitions(config=config, now=now, scope=scope, required_scope=required_scope)
         changes.stages_entered += entered
         if not entered:
             break
-        scope = {e.account_id for e in entered}
+        scope = _ids(entered)
+        # Only the moved accounts have new milestones to check (a placement: everyone's).
+        milestones_scope = scope if len(scope) <= SCOPE_AS_LIST_MAX else None
     changes.milestones_overdue = mark_overdue(now=now)
-    sync_account_stage()
+    sync_account_stage(None if changed is None else _ids(changes.stages_entered))
     return changes
 
 
-def run_evaluation_step(*, now: dt.datetime) -> JourneyChanges | None:
+def _ids(changes: Iterable[StageEntered | MilestoneCompleted]) -> set[int]:
+    return {change.account_id for change in changes}
+
+
+def run_evaluation_step(*, now: dt.datetime, changed: Collection[int] | None = None) -> JourneyChanges | None:
     """The pipeline step: evaluate under the step lock; None if another run holds it."""
     with step_lock(STEP_LOCK) as acquired:
         if not acquired:
             return None
-        return evaluate_journeys(now=now)
+        return evaluate_journeys(now=now, changed=changed)

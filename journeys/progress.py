@@ -42,16 +42,26 @@ def milestone_progress_query(*, as_of: dt.datetime, accounts: QuerySet | None = 
     # Accounts that had entered some stage by as_of (one row per account).
     placed = StageChange.objects.filter(changed_at__lte=as_of)
     milestones = Milestone.objects.all()
+    placed_sql = None
     if accounts is not None:
         # The scope's ids as one array, read first: as a subquery, PostgreSQL read every milestone
         # (and probed each one's visit) before joining them to a small scope (an incremental run).
         if connection.vendor == "postgresql":
-            in_scope = any_of("account_id", list(accounts.order_by().values_list("pk", flat=True)))
+            ids = list(accounts.order_by().values_list("pk", flat=True))
+            milestones = milestones.filter(any_of("account_id", ids))
+            # One index probe per account: filtered by the array, the stage changes were read
+            # whole (PostgreSQL expects a large share of an array's matches; 0.6 s at 1M accounts).
+            placed_sql = (
+                f"SELECT s.id AS account_id FROM unnest(%s::bigint[]) s (id) WHERE EXISTS (SELECT 1"
+                f" FROM {StageChange._meta.db_table} c WHERE c.account_id = s.id AND c.changed_at <= %s)"
+            )
+            placed_params = (ids, as_of)
         else:
             in_scope = Q(account_id__in=accounts.order_by().values("pk"))
-        placed = placed.filter(in_scope)
-        milestones = milestones.filter(in_scope)
-    placed = placed.values("account_id").distinct().order_by()
+            placed = placed.filter(in_scope)
+            milestones = milestones.filter(in_scope)
+    if placed_sql is None:
+        placed_sql, placed_params = placed.values("account_id").distinct().order_by().query.sql_with_params()
     not_skipped = Q(skipped_at__isnull=True) | Q(skipped_at__gt=as_of)
     done = Q(completed_at__isnull=False, completed_at__lte=as_of)
     counts = (
@@ -65,7 +75,6 @@ def milestone_progress_query(*, as_of: dt.datetime, accounts: QuerySet | None = 
         )
         .order_by()
     )
-    placed_sql, placed_params = placed.query.sql_with_params()
     counts_sql, counts_params = counts.query.sql_with_params()
     return (
         "SELECT p.account_id, ROUND(100.0 * m.done / m.total, 1), COALESCE(m.overdue, 0)"

@@ -8,7 +8,7 @@ pipeline twice makes nothing new.
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
@@ -20,6 +20,9 @@ from playbooks.actions import PlaybookOutcome, fire_playbook
 from playbooks.emails import queue_alert_emails_by_id
 from playbooks.models import Evaluation, Playbook
 from playbooks.triggers import TriggerConfigError, evaluate_trigger
+
+if TYPE_CHECKING:
+    from health.scoring import ChangedSince
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ class PlaybooksResult:
         }
 
 
-def changed_scope(*, now: dt.datetime) -> set[int] | None:
+def changed_scope(*, now: dt.datetime, changed: "ChangedSince | None" = None) -> set[int] | None:
     """The accounts an incremental run looks at; None when it must look at every account.
 
     Since the previous evaluation: the accounts the health step rescored (its history rows,
@@ -63,6 +66,8 @@ def changed_scope(*, now: dt.datetime) -> set[int] | None:
     rescore, ``changed_account_ids``), and those whose RFM segment changed (insights step).
     Every account when there is no previous evaluation, a playbook changed since, or more than
     a quarter of the accounts changed (one pass over all is then cheaper than a list).
+    ``changed``: the inputs' changes the pipeline read before its first step, used when they
+    answer for the same span.
     """
     from health.models import HealthScore
     from health.scoring import changed_account_ids
@@ -76,7 +81,8 @@ def changed_scope(*, now: dt.datetime) -> set[int] | None:
         return None  # a new or edited playbook: its filters and parameters apply to everyone
     rescored = HealthScore.objects.filter(computed_at__gt=since, computed_at__lte=now)
     segments = AccountValue.objects.filter(rfm_segment_since__gt=since, rfm_segment_since__lte=now)
-    ids = changed_account_ids(since=since, now=now)
+    known = changed.ids_for(since=since, now=now) if changed is not None else None
+    ids = known if known is not None else changed_account_ids(since=since, now=now)
     union = rescored.order_by().values_list("account_id").union(segments.order_by().values_list("account_id"))
     ids.update(pk for (pk,) in union)
     if exceeds_share_of_active(len(ids), FULL_ABOVE_SHARE):
@@ -84,7 +90,9 @@ def changed_scope(*, now: dt.datetime) -> set[int] | None:
     return ids
 
 
-def evaluate_playbooks(*, now: dt.datetime, full: bool = True) -> PlaybooksResult:
+def evaluate_playbooks(
+    *, now: dt.datetime, full: bool = True, changed: "ChangedSince | None" = None
+) -> PlaybooksResult:
     """Evaluate every active playbook and act on its firings; queue the alert emails (outbox).
 
     ``full=False`` evaluates the triggers over the accounts that changed since the previous
@@ -93,7 +101,7 @@ def evaluate_playbooks(*, now: dt.datetime, full: bool = True) -> PlaybooksResul
     (daily), as for the health step. A playbook whose configuration is broken is reported and
     skipped; the others still run.
     """
-    scope = None if full else changed_scope(now=now)
+    scope = None if full else changed_scope(now=now, changed=changed)
     result = PlaybooksResult(full=scope is None, accounts=None if scope is None else len(scope))
     account_cache: dict[int, Account] = {}  # the accounts the templates see, loaded once for all playbooks
     for playbook in Playbook.objects.filter(active=True).prefetch_related("steps").order_by("id"):
@@ -119,12 +127,14 @@ def evaluate_playbooks(*, now: dt.datetime, full: bool = True) -> PlaybooksResul
     return result
 
 
-def run_playbooks_step(*, now: dt.datetime | None = None, full: bool = True) -> PlaybooksResult | None:
+def run_playbooks_step(
+    *, now: dt.datetime | None = None, full: bool = True, changed: "ChangedSince | None" = None
+) -> PlaybooksResult | None:
     """The playbooks step under its lock; None when another run holds it."""
     with step_lock(PLAYBOOKS_STEP) as acquired:
         if not acquired:
             return None
-        return evaluate_playbooks(now=now or timezone.now(), full=full)
+        return evaluate_playbooks(now=now or timezone.now(), full=full, changed=changed)
 
 
 def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[str, Any]:
@@ -136,15 +146,17 @@ def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[s
     the playbooks over the accounts changed since their previous evaluation (``changed_scope``),
     and leaves the insights step (RFM, CLV, lifecycle) to the full runs.
     """
-    from health.scoring import RECOMPUTE_STEP, run_recompute_step
+    from health.scoring import RECOMPUTE_STEP, changed_since_previous_recompute, run_recompute_step
     from insights.recompute import STEP_LOCK as INSIGHTS_STEP
     from insights.recompute import run_insights_step
     from journeys.evaluation import STEP_LOCK as JOURNEYS_STEP
     from journeys.evaluation import run_evaluation_step
 
     now = now or timezone.now()
+    # An incremental run reads once what changed since the previous run, for every step.
+    changed = None if full else changed_since_previous_recompute(now=now)
     with recorded(JOURNEYS_STEP) as run:
-        journeys = run_evaluation_step(now=now)
+        journeys = run_evaluation_step(now=now, changed=_journeys_scope(changed))
         run.done(journeys.counts() if journeys is not None else None)
     insights = None
     if full:  # RFM ranks every account against all the others: a daily figure (see run_pipeline_task)
@@ -159,10 +171,10 @@ def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[s
             if journeys is not None
             else set()
         )
-        health = run_recompute_step(now=now, full=full, also=moved)
+        health = run_recompute_step(now=now, full=full, also=moved, changed=changed)
         run.done(health.counts() if health is not None else None)
     with recorded(PLAYBOOKS_STEP) as run:
-        playbooks = run_playbooks_step(now=now, full=full)
+        playbooks = run_playbooks_step(now=now, full=full, changed=changed)
         run.done(playbooks.counts() if playbooks is not None else None)
     delivery = run_delivery_step()
     return {
@@ -174,6 +186,17 @@ def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[s
         "playbooks": playbooks.counts() if playbooks is not None else "skipped (locked)",
         "delivery": delivery,
     }
+
+
+def _journeys_scope(changed: "ChangedSince | None") -> frozenset[int] | None:
+    """The accounts the journeys step reads milestones of (None: every account's).
+
+    Every account's when there was no previous run or more than a quarter changed (after a
+    placement, every account: one pass over all is then cheaper than a list).
+    """
+    if changed is None or exceeds_share_of_active(len(changed.account_ids), FULL_ABOVE_SHARE):
+        return None
+    return changed.account_ids
 
 
 def run_delivery_step() -> dict[str, int]:
