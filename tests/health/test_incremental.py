@@ -192,3 +192,23 @@ def test_events_received_since_the_previous_run_are_found_through_the_brin_index
         )
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "event_received_brin" in plan
+
+
+def test_changes_read_for_another_span_are_read_again(book):
+    """The pipeline hands its steps what it read; a step whose span differs reads its own."""
+    with time_machine.travel(T + 10 * MINUTE, tick=False):
+        login(book[1], when=T + 5 * MINUTE, received=T + 10 * MINUTE)
+    later = T + 15 * MINUTE
+    read_before = scoring.ChangedSince(since=T - 60 * MINUTE, now=later, account_ids=frozenset({book[3].pk}))
+    assert read_before.ids_for(since=T, now=later) is None
+    changes = recompute_changed(now=later, changed=read_before)
+    assert list(HealthScore.objects.filter(computed_at=later).values_list("account_id", flat=True)) == [
+        book[1].pk
+    ]
+    assert changes.accounts == 1
+    # For the same span they are used as read (here: an account whose change was not looked up).
+    same = scoring.ChangedSince(since=later, now=T + 20 * MINUTE, account_ids=frozenset({book[3].pk}))
+    recompute_changed(now=T + 20 * MINUTE, changed=same)
+    assert set(
+        HealthScore.objects.filter(computed_at=T + 20 * MINUTE).values_list("account_id", flat=True)
+    ) == {book[3].pk}

@@ -237,6 +237,10 @@ def test_milestone_metrics_read_the_current_stage_as_of_t():
         assert relation_readings(metric, {}, as_of=T, accounts=others) == {}
         mine = relation_readings(metric, {}, as_of=T, accounts=Account.objects.filter(pk=account.pk))
         assert mine == compute(metric, {}, as_of=T) and account.pk in mine
+        before = entered - dt.timedelta(days=1)  # not in a stage yet: no reading, scoped or not
+        assert (
+            relation_readings(metric, {}, as_of=before, accounts=Account.objects.filter(pk=account.pk)) == {}
+        )
 
 
 SQL_FORMS = [(m, p) for m, p, _ in HAND_WORKED if m not in ("days_to_renewal",)]

@@ -1,0 +1,87 @@
+"""An incremental journeys pass reads the milestones of the changed accounts only, and still
+moves every account that time alone moves."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+
+from journeys.evaluation import StageEntered, evaluate_journeys
+from journeys.models import AccountJourney, Milestone
+from playbooks import pipeline
+from playbooks.pipeline import run_pipeline
+from tests.factories import AccountFactory
+from tests.journeys.conftest import T0, at, send_events
+
+
+def evaluate(now: dt.datetime, changed=None):
+    with time_machine.travel(now, tick=False):
+        return evaluate_journeys(now=now, changed=changed)
+
+
+def status_of(account, key: str) -> str:
+    visit = AccountJourney.objects.get(account=account).visit
+    return Milestone.objects.get(visit=visit, definition__key=key).status
+
+
+def test_rule_milestones_of_unchanged_accounts_wait_for_the_full_pass(default_journey):
+    changed, unchanged = (AccountFactory(contract_start=T0.date()) for _ in range(2))
+    evaluate(at(0, 1))
+    send_events(changed, ("login", at(2)))
+    send_events(unchanged, ("login", at(2)))
+
+    changes = evaluate(at(3), changed={changed.pk})
+
+    assert [(c.account_id, c.key) for c in changes.milestones_completed] == [(changed.pk, "first-login")]
+    assert (status_of(changed, "first-login"), status_of(unchanged, "first-login")) == ("done", "pending")
+    # The daily full pass reads every account's milestones.
+    changes = evaluate(at(3, 1))
+    assert [(c.account_id, c.key) for c in changes.milestones_completed] == [(unchanged.pk, "first-login")]
+
+
+def test_an_incremental_pass_still_moves_what_time_moves_and_syncs_the_moved_accounts(default_journey):
+    renewal = dt.date(2026, 9, 1)
+    account = AccountFactory(contract_start=T0.date(), renewal_date=renewal)
+    evaluate(at(0, 1))
+    evaluate(at(91))  # past onboarding's maximum duration
+    opens = dt.datetime.combine(renewal - dt.timedelta(days=120), dt.time(0), tzinfo=dt.UTC)
+
+    changes = evaluate(opens + dt.timedelta(hours=1), changed=set())  # nothing changed: time moved
+
+    assert changes.stages_entered == [
+        StageEntered(account.pk, "adoption", "renewal", opens, "renewal_window")
+    ]
+    account.refresh_from_db(fields=["stage"])
+    assert account.stage == "renewal"
+
+
+def test_an_account_whose_required_milestones_were_done_by_hand_moves_in_the_incremental_pass(
+    default_journey,
+):
+    account = AccountFactory(contract_start=T0.date())
+    evaluate(at(0, 1))
+    visit = AccountJourney.objects.get(account=account).visit
+    Milestone.objects.filter(visit=visit, definition__required=True).update(status="done", completed_at=at(1))
+
+    assert not evaluate(at(2), changed=set()).stages_entered  # not among the changed: not read
+    changes = evaluate(at(2, 1), changed={account.pk})
+
+    assert [(c.from_stage, c.to_stage, c.cause) for c in changes.stages_entered] == [
+        ("onboarding", "adoption", "milestones")
+    ]
+
+
+@pytest.mark.parametrize("changed_share", [1.0, 1e-9])
+def test_the_incremental_pipeline_completes_the_milestones_of_accounts_with_new_events(
+    default_journey, monkeypatch, changed_share
+):
+    """With few accounts changed the step reads theirs; above the share, every account's."""
+    monkeypatch.setattr(pipeline, "FULL_ABOVE_SHARE", changed_share)
+    account = AccountFactory(contract_start=T0.date())
+    with time_machine.travel(at(0, 1), tick=False):
+        run_pipeline(now=at(0, 1))
+    send_events(account, ("login", at(2)))
+    with time_machine.travel(at(2, 1), tick=False):
+        result = run_pipeline(now=at(2, 1), full=False)
+    assert result["journeys"]["milestones_completed"] == 1
+    assert status_of(account, "first-login") == "done"
