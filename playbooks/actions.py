@@ -180,7 +180,9 @@ def _close_cleared_tasks(
     if scope is not None:
         open_tasks = open_tasks.filter(any_of("account_id", sorted(scope)))
     cleared = [
-        pk for pk, account_id in open_tasks.values_list("pk", "account_id") if account_id not in holding
+        pk
+        for pk, account_id in open_tasks.order_by().values_list("pk", "account_id")
+        if account_id not in holding
     ]
     return Task.objects.filter(any_of("pk", cleared), status=Task.Status.OPEN).update(
         status=Task.Status.CANCELLED, completed_at=now, updated_at=now
