@@ -188,6 +188,13 @@ def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[s
     }
 
 
+def incremental_journeys_scope(*, now: dt.datetime) -> frozenset[int] | None:
+    """The accounts an incremental journeys step reads milestones of, for the chain's own task."""
+    from health.scoring import changed_since_previous_recompute
+
+    return _journeys_scope(changed_since_previous_recompute(now=now))
+
+
 def _journeys_scope(changed: "ChangedSince | None") -> frozenset[int] | None:
     """The accounts the journeys step reads milestones of (None: every account's).
 

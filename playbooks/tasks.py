@@ -12,7 +12,12 @@ from playbooks.digests import (
     queue_daily_csm_digests,
     queue_weekly_renewal_digests,
 )
-from playbooks.pipeline import PLAYBOOKS_STEP, run_delivery_step, run_playbooks_step
+from playbooks.pipeline import (
+    PLAYBOOKS_STEP,
+    incremental_journeys_scope,
+    run_delivery_step,
+    run_playbooks_step,
+)
 
 # --- delivery and digests ------------------------------------------------------------------
 
@@ -74,6 +79,20 @@ def evaluate_playbooks_task(full: bool = True) -> dict[str, int] | None:
     return result.counts()
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def evaluate_journeys_incremental_task() -> dict[str, int] | None:
+    """The journeys step of the 15-minute chain: rule and required milestones of the accounts that
+    changed since the previous run only (``journeys.tasks.evaluate_journeys_task`` reads them all)."""
+    from journeys.evaluation import STEP_LOCK as JOURNEYS_STEP
+    from journeys.evaluation import run_evaluation_step
+
+    now = timezone.now()
+    with recorded(JOURNEYS_STEP) as run:
+        changes = run_evaluation_step(now=now, changed=incremental_journeys_scope(now=now))
+        run.done(None if changes is None else changes.counts())
+    return None if changes is None else changes.counts()
+
+
 @shared_task(ignore_result=True)
 def run_pipeline_task(full: bool = False) -> str:
     """What beat runs: the chain journeys → insights → health → playbooks → delivery, one task per step.
@@ -89,7 +108,7 @@ def run_pipeline_task(full: bool = False) -> str:
     from insights.tasks import recompute_insights_task
     from journeys.tasks import evaluate_journeys_task
 
-    steps = [evaluate_journeys_task.si()]
+    steps = [evaluate_journeys_task.si() if full else evaluate_journeys_incremental_task.si()]
     if full:
         steps.append(recompute_insights_task.si())
     steps.append(recompute_health_task.si(full=full))

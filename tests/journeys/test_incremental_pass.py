@@ -85,3 +85,17 @@ def test_the_incremental_pipeline_completes_the_milestones_of_accounts_with_new_
         result = run_pipeline(now=at(2, 1), full=False)
     assert result["journeys"]["milestones_completed"] == 1
     assert status_of(account, "first-login") == "done"
+
+
+def test_the_chains_incremental_journeys_task_reads_the_changed_accounts(default_journey):
+    """The 15-minute Celery chain's journeys task finds what changed since the previous run itself."""
+    from playbooks.tasks import evaluate_journeys_incremental_task
+
+    account = AccountFactory(contract_start=T0.date())
+    with time_machine.travel(at(0, 1), tick=False):
+        run_pipeline(now=at(0, 1))
+    send_events(account, ("login", at(2)))
+    with time_machine.travel(at(2, 1), tick=False):
+        counts = evaluate_journeys_incremental_task.apply().get()
+    assert counts["milestones_completed"] == 1
+    assert status_of(account, "first-login") == "done"

@@ -35,6 +35,7 @@ from tests.support.smtp import SMTPSink
 PHASE_OF_TASK = {
     "playbooks.tasks.run_pipeline_task": "pipeline_chain",
     "journeys.tasks.evaluate_journeys_task": "journeys",
+    "playbooks.tasks.evaluate_journeys_incremental_task": "journeys",
     "health.tasks.recompute_health_task": "health",
     "playbooks.tasks.evaluate_playbooks_task": "playbooks",
     "playbooks.tasks.deliver_emails_task": "delivery",
