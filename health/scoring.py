@@ -761,6 +761,10 @@ class ChangedSince:
     now: dt.datetime
     account_ids: frozenset[int]
 
+    def with_accounts(self, ids: Iterable[int]) -> "ChangedSince":
+        """The same span with ``ids`` added (accounts a step changed during the run)."""
+        return ChangedSince(self.since, self.now, self.account_ids | frozenset(ids))
+
     def ids_for(self, *, since: dt.datetime, now: dt.datetime) -> set[int] | None:
         """The ids when they answer for ``(since, now]``; None when they were read for another span."""
         return set(self.account_ids) if (since, now) == (self.since, self.now) else None

@@ -4,7 +4,8 @@ A pass places new accounts in the first stage of their journey, completes rule m
 events, applies stage transitions, creates the milestones of every newly entered stage, marks
 overdue milestones and keeps ``Account.stage`` equal to the current stage's key. It returns what
 changed (``JourneyChanges``) for the playbooks step; a second pass at the same time returns
-nothing and writes nothing.
+nothing and writes nothing. An incremental pass (the 15-minute run) reads the milestones of the
+accounts that changed since the previous pass only (``evaluate_journeys``).
 
 Query count does not depend on the number of accounts: account state is read in one query,
 transitions are decided in memory (they are a small state machine per account) and written with
@@ -41,7 +42,15 @@ from accounts.bulk import copy_insert
 from accounts.locking import step_lock
 from accounts.lookups import any_of
 from accounts.models import Account, Event, EventDaily
-from journeys.models import AccountJourney, Journey, Milestone, MilestoneDefinition, Stage, StageChange
+from journeys.models import (
+    AccountJourney,
+    Journey,
+    JourneyPass,
+    Milestone,
+    MilestoneDefinition,
+    Stage,
+    StageChange,
+)
 
 STEP_LOCK = "journeys.evaluate"
 Completion = MilestoneDefinition.Completion
@@ -49,6 +58,8 @@ Cause = StageChange.Cause
 EnteredBy = Stage.EnteredBy
 # A later round names its accounts in the query up to this many (SQLite allows ~32,000 parameters).
 SCOPE_AS_LIST_MAX = 10_000
+# Passes older than this are pruned (only the latest one is read).
+PASSES_KEPT = dt.timedelta(days=7)
 
 # --- what a pass returns ---------------------------------------------------------------------
 
@@ -633,14 +644,17 @@ def sync_account_stage(account_ids: Collection[int] | None = None) -> int:
 
 @transaction.atomic
 def evaluate_journeys(*, now: dt.datetime, changed: Collection[int] | None = None) -> JourneyChanges:
-    """One pass over all accounts; returns what changed. Safe to run twice.
+    """One pass; returns what changed. Safe to run twice. Recorded (``JourneyPass``) with its time.
 
-    ``changed`` (an incremental run): the accounts whose inputs changed since the previous run
-    (``health.scoring.changed_account_ids``). Rule milestones and required milestones can only
-    be met anew on those (new events, a milestone completed) or on an account this pass moves,
-    so only theirs are read; what time alone moves (renewal windows, maximum durations, overdue
-    milestones) is still looked at over every account. None (a full run): everything is read,
-    which also catches edited milestone definitions and renamed stage keys.
+    ``changed`` (an incremental pass): the accounts whose inputs changed since the previous pass
+    (``previous_pass_at``; ``playbooks.pipeline.incremental_journeys_scope``). Rule milestones and
+    required milestones can only be met anew on those (new events, a milestone done by hand) or
+    on an account this pass moves, so only theirs are read, and only the moved accounts' stage
+    is synced; what time alone moves (renewal windows, maximum durations, churn, overdue
+    milestones) is still looked at over every account. None (a full pass): every account's
+    milestones are read and every stage synced, which also applies an edited milestone rule
+    (threshold, window, ``required``) or a renamed stage key to the accounts whose data did not
+    change.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -649,12 +663,12 @@ def evaluate_journeys(*, now: dt.datetime, changed: Collection[int] | None = Non
     if not config.stages:
         return changes
     scope = None  # the first round reads the accounts that may move (may_move)
-    milestones_scope = None if changed is None else set(changed)
+    milestones_scope = _as_list_scope(changed)
     for _ in range(config.max_rounds()):
         completed = complete_rule_milestones(now=now, scope=milestones_scope)
         changes.milestones_completed += completed
         if scope is None:
-            required_scope = None if milestones_scope is None else milestones_scope | _ids(completed)
+            required_scope = milestones_scope  # which holds every account whose rule completed
         else:
             # A later round can only move an account the previous round moved (its new stage's
             # milestones may be met already) or one whose milestones this round completed: the
@@ -671,12 +685,27 @@ def evaluate_journeys(*, now: dt.datetime, changed: Collection[int] | None = Non
         # Only the moved accounts have new milestones to check (a placement: everyone's).
         milestones_scope = scope if len(scope) <= SCOPE_AS_LIST_MAX else None
     changes.milestones_overdue = mark_overdue(now=now)
-    sync_account_stage(None if changed is None else _ids(changes.stages_entered))
+    sync_account_stage(None if changed is None else _as_list_scope(_ids(changes.stages_entered)))
+    JourneyPass.objects.bulk_create([JourneyPass(as_of=now, full=changed is None)], ignore_conflicts=True)
+    JourneyPass.objects.filter(as_of__lt=now - PASSES_KEPT).delete()
     return changes
+
+
+def previous_pass_at(*, now: dt.datetime) -> dt.datetime | None:
+    """When the latest journeys pass at or before ``now`` ran (full or incremental); None: never."""
+    return JourneyPass.objects.filter(as_of__lte=now).aggregate(at=Max("as_of"))["at"]
 
 
 def _ids(changes: Iterable[StageEntered | MilestoneCompleted]) -> set[int]:
     return {change.account_id for change in changes}
+
+
+def _as_list_scope(ids: Collection[int] | None) -> set[int] | None:
+    """``ids`` as a scope the queries can name: on PostgreSQL one array whatever its size; elsewhere
+    (SQLite's parameter limit) None, every account, above ``SCOPE_AS_LIST_MAX``."""
+    if ids is None or (connection.vendor != "postgresql" and len(ids) > SCOPE_AS_LIST_MAX):
+        return None
+    return set(ids)
 
 
 def run_evaluation_step(*, now: dt.datetime, changed: Collection[int] | None = None) -> JourneyChanges | None:

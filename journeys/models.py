@@ -280,3 +280,24 @@ class Milestone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.definition_id} ({self.status})"
+
+
+class JourneyPass(models.Model):
+    """One journeys pass: as of when, and whether it read every account's milestones.
+
+    An incremental pass reads the milestones of the accounts that changed since the previous pass
+    only, so it needs to know when that was (its own time, not the health step's: a recompute
+    run on its own does not read milestones).
+    """
+
+    # Unique: a second pass at the same time records nothing (and the latest pass at or before a
+    # time is one index probe).
+    as_of = models.DateTimeField(unique=True)
+    full = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-as_of", "-id"]
+
+    def __str__(self) -> str:
+        return f"{'full' if self.full else 'incremental'} journeys pass as of {self.as_of:%Y-%m-%d %H:%M}"

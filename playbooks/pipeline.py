@@ -156,7 +156,8 @@ def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[s
     # An incremental run reads once what changed since the previous run, for every step.
     changed = None if full else changed_since_previous_recompute(now=now)
     with recorded(JOURNEYS_STEP) as run:
-        journeys = run_evaluation_step(now=now, changed=_journeys_scope(changed))
+        scope = None if full else incremental_journeys_scope(now=now, changed=changed)
+        journeys = run_evaluation_step(now=now, changed=scope)
         run.done(journeys.counts() if journeys is not None else None)
     insights = None
     if full:  # RFM ranks every account against all the others: a daily figure (see run_pipeline_task)
@@ -171,6 +172,8 @@ def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[s
             if journeys is not None
             else set()
         )
+        if changed is not None:  # the playbooks step sees the accounts journeys just moved too
+            changed = changed.with_accounts(moved)
         health = run_recompute_step(now=now, full=full, also=moved, changed=changed)
         run.done(health.counts() if health is not None else None)
     with recorded(PLAYBOOKS_STEP) as run:
@@ -188,22 +191,24 @@ def run_pipeline(*, now: dt.datetime | None = None, full: bool = True) -> dict[s
     }
 
 
-def incremental_journeys_scope(*, now: dt.datetime) -> frozenset[int] | None:
-    """The accounts an incremental journeys step reads milestones of, for the chain's own task."""
-    from health.scoring import changed_since_previous_recompute
+def incremental_journeys_scope(*, now: dt.datetime, changed: "ChangedSince | None" = None) -> set[int] | None:
+    """The accounts an incremental journeys pass reads the milestones of (None: every account's).
 
-    return _journeys_scope(changed_since_previous_recompute(now=now))
-
-
-def _journeys_scope(changed: "ChangedSince | None") -> frozenset[int] | None:
-    """The accounts the journeys step reads milestones of (None: every account's).
-
-    Every account's when there was no previous run or more than a quarter changed (after a
-    placement, every account: one pass over all is then cheaper than a list).
+    Those whose inputs changed since the previous journeys pass (``previous_pass_at``: its own
+    time, not the previous recompute's, which a recompute run on its own moves). Every account's
+    when there was no previous pass or more than a quarter changed (after a placement, every
+    account: one pass over all is then cheaper than a list). ``changed``: what the caller already
+    read (used when it answers for the same span).
     """
-    if changed is None or exceeds_share_of_active(len(changed.account_ids), FULL_ABOVE_SHARE):
+    from health.scoring import changed_account_ids
+    from journeys.evaluation import previous_pass_at
+
+    since = previous_pass_at(now=now)
+    if since is None:
         return None
-    return changed.account_ids
+    known = changed.ids_for(since=since, now=now) if changed is not None else None
+    ids = known if known is not None else changed_account_ids(since=since, now=now)
+    return None if exceeds_share_of_active(len(ids), FULL_ABOVE_SHARE) else ids
 
 
 def run_delivery_step() -> dict[str, int]:

@@ -212,3 +212,19 @@ def test_changes_read_for_another_span_are_read_again(book):
     assert set(
         HealthScore.objects.filter(computed_at=T + 20 * MINUTE).values_list("account_id", flat=True)
     ) == {book[3].pk}
+
+
+def test_the_playbooks_scope_reads_its_own_span_when_handed_another(book):
+    from playbooks.pipeline import changed_scope
+
+    with time_machine.travel(T + 5 * MINUTE, tick=False):
+        run_pipeline(now=T + 5 * MINUTE)
+    with time_machine.travel(T + 20 * MINUTE, tick=False):
+        run_pipeline(now=T + 20 * MINUTE, full=False)  # sees the placement's stage changes
+    with time_machine.travel(T + 25 * MINUTE, tick=False):
+        login(book[1], when=T + 25 * MINUTE, received=T + 25 * MINUTE)
+    later = T + 30 * MINUTE
+    other_span = scoring.ChangedSince(since=T, now=later, account_ids=frozenset({book[3].pk}))
+    assert changed_scope(now=later, changed=other_span) == changed_scope(now=later) == {book[1].pk}
+    same_span = scoring.ChangedSince(since=T + 20 * MINUTE, now=later, account_ids=frozenset({book[3].pk}))
+    assert changed_scope(now=later, changed=same_span) == {book[3].pk}

@@ -6,8 +6,10 @@ import datetime as dt
 import pytest
 import time_machine
 
+from accounts.models import Event
+from health.scoring import recompute_health
 from journeys.evaluation import StageEntered, evaluate_journeys
-from journeys.models import AccountJourney, Milestone
+from journeys.models import AccountJourney, Journey, Milestone, MilestoneDefinition, Stage
 from playbooks import pipeline
 from playbooks.pipeline import run_pipeline
 from tests.factories import AccountFactory
@@ -77,14 +79,61 @@ def test_the_incremental_pipeline_completes_the_milestones_of_accounts_with_new_
 ):
     """With few accounts changed the step reads theirs; above the share, every account's."""
     monkeypatch.setattr(pipeline, "FULL_ABOVE_SHARE", changed_share)
+    account, unseen = (AccountFactory(contract_start=T0.date()) for _ in range(2))
+    with time_machine.travel(at(0, 1), tick=False):
+        run_pipeline(now=at(0, 1))
+    with time_machine.travel(at(1), tick=False):
+        run_pipeline(now=at(1), full=False)  # sees the placement's stage changes
+    send_events(account, ("login", at(2)))
+    # A login recorded before the previous pass (a met rule that pass could not see, as after a
+    # changed threshold): no incremental pass reads that account's milestones.
+    send_events(unseen, ("login", at(0, 2)))
+    Event.objects.filter(account=unseen).update(received_at=at(0))
+    with time_machine.travel(at(2, 1), tick=False):
+        result = run_pipeline(now=at(2, 1), full=False)
+    assert status_of(account, "first-login") == "done"
+    if changed_share == 1.0:  # the changed accounts only
+        assert result["journeys"]["milestones_completed"] == 1
+        assert status_of(unseen, "first-login") == "pending"
+    else:  # more than the share changed: every account's milestones
+        assert result["journeys"]["milestones_completed"] == 2
+        assert status_of(unseen, "first-login") == "done"
+
+
+def test_the_span_starts_at_the_previous_journeys_pass_not_the_previous_recompute(
+    default_journey, monkeypatch
+):
+    """A recompute run on its own (the API, ``manage.py recompute_health``) reads no milestones."""
+    monkeypatch.setattr(pipeline, "FULL_ABOVE_SHARE", 1.0)
     account = AccountFactory(contract_start=T0.date())
     with time_machine.travel(at(0, 1), tick=False):
         run_pipeline(now=at(0, 1))
     send_events(account, ("login", at(2)))
-    with time_machine.travel(at(2, 1), tick=False):
-        result = run_pipeline(now=at(2, 1), full=False)
+    with time_machine.travel(at(3), tick=False):
+        recompute_health(now=at(3))
+    with time_machine.travel(at(3, 1), tick=False):
+        result = run_pipeline(now=at(3, 1), full=False)
     assert result["journeys"]["milestones_completed"] == 1
     assert status_of(account, "first-login") == "done"
+
+
+def test_a_later_round_reads_the_milestones_of_an_account_time_moved(db):
+    """Moved by its stage's maximum duration (not a change of its data), the account's new stage
+    has a rule milestone already met: the next round of the same pass completes it."""
+    journey = Journey.objects.create(key="timed", name="Timed", segment="timed")
+    Stage.objects.create(journey=journey, key="trial", name="Trial", order=1, entered_by="first", max_days=10)
+    paid = Stage.objects.create(journey=journey, key="paid", name="Paid", order=2)
+    MilestoneDefinition.objects.create(
+        stage=paid, key="used", name="Used", due_days=30, completion="event_count", event="login", threshold=1
+    )
+    account = AccountFactory(segment="timed", contract_start=T0.date())
+    evaluate(at(0, 1))
+    send_events(account, ("login", at(10, 2)))  # on the day the trial ends
+
+    changes = evaluate(at(11), changed=set())
+
+    assert [(c.to_stage, c.cause) for c in changes.stages_entered] == [("paid", "max_duration")]
+    assert [(c.account_id, c.key) for c in changes.milestones_completed] == [(account.pk, "used")]
 
 
 def test_the_chains_incremental_journeys_task_reads_the_changed_accounts(default_journey):
