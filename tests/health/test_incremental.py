@@ -11,7 +11,7 @@ from health import scoring
 from health.models import HealthScore
 from health.overrides import set_override
 from health.scoring import changed_account_ids, recompute_changed, recompute_health
-from playbooks.pipeline import run_pipeline
+from playbooks.pipeline import changed_scope, run_pipeline
 from tests.factories import AccountFactory
 from tests.health.conftest import T, linear_logins, measure, scorecard  # noqa: F401 - fixture
 
@@ -165,12 +165,18 @@ def test_what_took_effect_by_the_previous_run_is_not_a_change(linear_logins):  #
     assert changed_account_ids(since=T, now=T + 15 * MINUTE) == set()
 
 
-def test_an_incremental_pipeline_with_nothing_changed_rescores_nobody(book):
-    """The common 15-minute run: no account changed, so every scoped query has an empty scope."""
+def placed_and_settled() -> None:
+    """A full pipeline run at T+5 (it places every account), then an incremental one at T+20 (it
+    sees the placement's stage changes): the runs after these start from a settled state."""
     with time_machine.travel(T + 5 * MINUTE, tick=False):
         run_pipeline(now=T + 5 * MINUTE)
     with time_machine.travel(T + 20 * MINUTE, tick=False):
-        run_pipeline(now=T + 20 * MINUTE, full=False)  # sees the placement's stage changes
+        run_pipeline(now=T + 20 * MINUTE, full=False)
+
+
+def test_an_incremental_pipeline_with_nothing_changed_rescores_nobody(book):
+    """The common 15-minute run: no account changed, so every scoped query has an empty scope."""
+    placed_and_settled()
     with time_machine.travel(T + 35 * MINUTE, tick=False):
         result = run_pipeline(now=T + 35 * MINUTE, full=False)
     assert result["health"]["full"] is False
@@ -215,12 +221,7 @@ def test_changes_read_for_another_span_are_read_again(book):
 
 
 def test_the_playbooks_scope_reads_its_own_span_when_handed_another(book):
-    from playbooks.pipeline import changed_scope
-
-    with time_machine.travel(T + 5 * MINUTE, tick=False):
-        run_pipeline(now=T + 5 * MINUTE)
-    with time_machine.travel(T + 20 * MINUTE, tick=False):
-        run_pipeline(now=T + 20 * MINUTE, full=False)  # sees the placement's stage changes
+    placed_and_settled()
     with time_machine.travel(T + 25 * MINUTE, tick=False):
         login(book[1], when=T + 25 * MINUTE, received=T + 25 * MINUTE)
     later = T + 30 * MINUTE
