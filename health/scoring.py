@@ -770,6 +770,12 @@ class ChangedSince:
         return set(self.account_ids) if (since, now) == (self.since, self.now) else None
 
 
+def changed_ids(*, since: dt.datetime, now: dt.datetime, known: ChangedSince | None = None) -> set[int]:
+    """``changed_account_ids`` for ``(since, now]``, taken from ``known`` when it was read for that span."""
+    ids = known.ids_for(since=since, now=now) if known is not None else None
+    return ids if ids is not None else changed_account_ids(since=since, now=now)
+
+
 def changed_since_previous_recompute(*, now: dt.datetime) -> ChangedSince | None:
     """What changed since the previous recompute; None when there was none."""
     since = previous_recompute_at(now=now)
@@ -795,8 +801,7 @@ def recompute_changed(
         ).exists()
     ):
         return recompute_health(now=now)
-    known = changed.ids_for(since=since, now=now) if changed is not None else None
-    ids = (known if known is not None else changed_account_ids(since=since, now=now)) | set(also)
+    ids = changed_ids(since=since, now=now, known=changed) | set(also)
     if exceeds_share_of_active(len(ids), FULL_ABOVE_SHARE):
         return recompute_health(now=now)  # as many as that: one pass over all is cheaper than a list
     return recompute_health(now=now, accounts=Account.objects.filter(any_of("pk", sorted(ids))))

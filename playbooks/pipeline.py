@@ -70,7 +70,7 @@ def changed_scope(*, now: dt.datetime, changed: "ChangedSince | None" = None) ->
     answer for the same span.
     """
     from health.models import HealthScore
-    from health.scoring import changed_account_ids
+    from health.scoring import changed_ids
     from insights.models import AccountValue
 
     previous = Evaluation.objects.filter(as_of__lte=now).order_by("-as_of", "-id").first()
@@ -81,8 +81,7 @@ def changed_scope(*, now: dt.datetime, changed: "ChangedSince | None" = None) ->
         return None  # a new or edited playbook: its filters and parameters apply to everyone
     rescored = HealthScore.objects.filter(computed_at__gt=since, computed_at__lte=now)
     segments = AccountValue.objects.filter(rfm_segment_since__gt=since, rfm_segment_since__lte=now)
-    known = changed.ids_for(since=since, now=now) if changed is not None else None
-    ids = known if known is not None else changed_account_ids(since=since, now=now)
+    ids = changed_ids(since=since, now=now, known=changed)
     union = rescored.order_by().values_list("account_id").union(segments.order_by().values_list("account_id"))
     ids.update(pk for (pk,) in union)
     if exceeds_share_of_active(len(ids), FULL_ABOVE_SHARE):
@@ -200,14 +199,13 @@ def incremental_journeys_scope(*, now: dt.datetime, changed: "ChangedSince | Non
     account: one pass over all is then cheaper than a list). ``changed``: what the caller already
     read (used when it answers for the same span).
     """
-    from health.scoring import changed_account_ids
+    from health.scoring import changed_ids
     from journeys.evaluation import previous_pass_at
 
     since = previous_pass_at(now=now)
     if since is None:
         return None
-    known = changed.ids_for(since=since, now=now) if changed is not None else None
-    ids = known if known is not None else changed_account_ids(since=since, now=now)
+    ids = changed_ids(since=since, now=now, known=changed)
     return None if exceeds_share_of_active(len(ids), FULL_ABOVE_SHARE) else ids
 
 
