@@ -131,7 +131,7 @@ class RenewalWindowFilter(admin.SimpleListFilter):
         if self.value() not in self.windows:
             return queryset
         today = timezone.now().date()
-        active = queryset.filter(status=Account.Status.ACTIVE)  # account_active_renewal_idx
+        active = queryset.filter(status=Account.Status.ACTIVE)  # account_renewal_idx
         days = self.windows[self.value()]
         if days is None:
             return active.filter(renewal_date__lt=today)

@@ -77,10 +77,9 @@ class Account(models.Model):
     class Meta:
         ordering = ["name", "id"]
         indexes = [
-            # The renewals report: active accounts renewing within a window.
-            models.Index(
-                fields=["renewal_date"], name="account_active_renewal_idx", condition=Q(status="active")
-            ),
+            # The renewals report (active accounts renewing within a window) and the journeys
+            # pass's renewal windows opened since the previous pass (any status).
+            models.Index(fields=["renewal_date"], name="account_renewal_idx"),
             # My book: the accounts of an owner, by name.
             models.Index(fields=["owner", "name"], name="account_owner_name_idx"),
         ]

@@ -480,6 +480,53 @@ def may_move(*, config: JourneyConfig, now: dt.datetime, required_done: Collecti
     return may
 
 
+def movable_by_time(*, config: JourneyConfig, since: dt.datetime, now: dt.datetime) -> set[int]:
+    """Accounts that time alone may have made movable in ``(since, now]`` (two indexed reads).
+
+    A renewal window that opened (the renewal date ``days_before_renewal`` days ahead of a day
+    in the span) or a stage's maximum duration that ended in the span, a day's margin each side.
+    Every other move ``_next_move`` can make is due to the account's own data (placement, churn,
+    renewal, required milestones), so the accounts whose data did not change since a pass at
+    ``since`` that walked them, and whose thresholds did not pass, have no move to make now.
+    """
+    day = dt.timedelta(days=1)
+    first_day, last_day = since.astimezone(dt.UTC).date() - day, now.astimezone(dt.UTC).date() + day
+    windows = {
+        s.days_before_renewal for s in config.stages.values() if s.entered_by == EnteredBy.BEFORE_RENEWAL
+    }
+    renewing = Q()
+    for days_before in windows:
+        ahead = dt.timedelta(days=days_before)
+        renewing |= Q(renewal_date__gte=first_day + ahead, renewal_date__lte=last_day + ahead)
+    over = Q()
+    for stage in config.stages.values():
+        if stage.max_days is not None:
+            duration = dt.timedelta(days=stage.max_days)
+            over |= Q(
+                stage_id=stage.id, entered_at__gt=since - duration - day, entered_at__lte=now - duration
+            )
+    ids: set[int] = set()
+    if renewing:
+        ids.update(Account.objects.filter(renewing).values_list("id", flat=True))
+    if over:
+        ids.update(AccountJourney.objects.filter(over).values_list("account_id", flat=True))
+    return ids
+
+
+def first_round_scope(
+    *, config: JourneyConfig, now: dt.datetime, changed: Collection[int] | None
+) -> set[int] | None:
+    """The accounts the first round of an incremental pass walks (None: ``may_move`` over all).
+
+    Those whose data changed since the previous pass plus those time may have made movable since
+    (``movable_by_time``), instead of every account that ``may_move`` (at 1M accounts ~1 s).
+    """
+    since = previous_pass_at(now=now) if changed is not None else None
+    if since is None:
+        return None
+    return _as_list_scope(set(changed) | movable_by_time(config=config, since=since, now=now))
+
+
 def apply_transitions(
     *,
     config: JourneyConfig,
@@ -499,7 +546,7 @@ def apply_transitions(
         done = list(required_done) if connection.vendor == "postgresql" else None
         accounts = Account.objects.filter(may_move(config=config, now=now, required_done=done))
     else:
-        accounts = Account.objects.filter(id__in=scope)
+        accounts = Account.objects.filter(any_of("id", sorted(scope)))
     accounts = accounts.values_list(
         "id",
         "status",
@@ -650,8 +697,9 @@ def evaluate_journeys(*, now: dt.datetime, changed: Collection[int] | None = Non
     (``previous_pass_at``; ``playbooks.pipeline.incremental_journeys_scope``). Rule milestones and
     required milestones can only be met anew on those (new events, a milestone done by hand) or
     on an account this pass moves, so only theirs are read, and only the moved accounts' stage
-    is synced; what time alone moves (renewal windows, maximum durations, churn, overdue
-    milestones) is still looked at over every account. None (a full pass): every account's
+    is synced. The first round walks those and the accounts whose renewal window opened or
+    maximum duration ended since the previous pass (``first_round_scope``); overdue milestones
+    are still looked at over every account. None (a full pass): every account's
     milestones are read and every stage synced, which also applies an edited milestone rule
     (threshold, window, ``required``) or a renamed stage key to the accounts whose data did not
     change.
@@ -662,14 +710,14 @@ def evaluate_journeys(*, now: dt.datetime, changed: Collection[int] | None = Non
     changes = JourneyChanges()
     if not config.stages:
         return changes
-    scope = None  # the first round reads the accounts that may move (may_move)
+    # The first round walks the accounts that may move (None: may_move reads them over all).
+    scope = first_round_scope(config=config, now=now, changed=changed)
     milestones_scope = _as_list_scope(changed)
-    for _ in range(config.max_rounds()):
+    required_scope = milestones_scope  # which holds every account whose rule completes in round one
+    for round_number in range(config.max_rounds()):
         completed = complete_rule_milestones(now=now, scope=milestones_scope)
         changes.milestones_completed += completed
-        if scope is None:
-            required_scope = milestones_scope  # which holds every account whose rule completed
-        else:
+        if round_number:
             # A later round can only move an account the previous round moved (its new stage's
             # milestones may be met already) or one whose milestones this round completed: the
             # others were walked as far as the rules take them, with the same data and ``now``.

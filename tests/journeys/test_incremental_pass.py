@@ -8,7 +8,7 @@ import time_machine
 
 from accounts.models import Event
 from health.scoring import recompute_health
-from journeys.evaluation import StageEntered, evaluate_journeys
+from journeys.evaluation import JourneyConfig, StageEntered, evaluate_journeys, first_round_scope
 from journeys.models import AccountJourney, Journey, Milestone, MilestoneDefinition, Stage
 from playbooks import pipeline
 from playbooks.pipeline import run_pipeline
@@ -55,6 +55,47 @@ def test_an_incremental_pass_still_moves_what_time_moves_and_syncs_the_moved_acc
     ]
     account.refresh_from_db(fields=["stage"])
     assert account.stage == "renewal"
+
+
+def test_an_incremental_pass_moves_an_unchanged_account_whose_maximum_duration_ended_since(default_journey):
+    account = AccountFactory(contract_start=T0.date())
+    evaluate(at(0, 1))
+    evaluate(at(80), changed=set())  # onboarding's 90 days not over: nothing to do
+
+    changes = evaluate(at(95), changed=set())
+
+    assert [
+        (c.account_id, c.from_stage, c.to_stage, c.changed_at, c.cause) for c in changes.stages_entered
+    ] == [(account.pk, "onboarding", "adoption", T0.replace(hour=0) + dt.timedelta(days=90), "max_duration")]
+    assert not evaluate(at(96), changed=set())  # moved once: the next pass has nothing to do
+
+
+def test_the_first_round_walks_the_changed_accounts_and_those_time_made_movable(default_journey):
+    """Not every account: one renewing far ahead, in a stage with time left, is not walked."""
+    window_opens = dt.date(2026, 9, 1)  # renewal 120 days after it
+    renewing = AccountFactory(contract_start=T0.date(), renewal_date=window_opens + dt.timedelta(days=120))
+    far = AccountFactory(contract_start=T0.date(), renewal_date=dt.date(2028, 1, 1))
+    edited = AccountFactory(contract_start=T0.date(), renewal_date=dt.date(2028, 1, 1))
+    evaluate(at(0, 1))
+    evaluate(at(95))  # both in adoption (its maximum is 180 days)
+    previous = dt.datetime.combine(window_opens - dt.timedelta(days=3), dt.time(12), tzinfo=dt.UTC)
+    evaluate(previous, changed=set())
+    now = previous + dt.timedelta(days=5)
+    config = JourneyConfig.load()
+
+    assert first_round_scope(config=config, now=now, changed={edited.pk}) == {renewing.pk, edited.pk}
+    assert first_round_scope(config=config, now=now, changed=None) is None  # a full pass: may_move
+    changes = evaluate(now, changed={edited.pk})
+    assert [(c.account_id, c.to_stage) for c in changes.stages_entered] == [(renewing.pk, "renewal")]
+    assert far.pk not in {c.account_id for c in evaluate(now + dt.timedelta(hours=1)).stages_entered}
+
+
+def test_without_a_previous_pass_the_first_round_reads_every_account_that_may_move(default_journey):
+    account = AccountFactory(contract_start=T0.date())
+
+    assert first_round_scope(config=JourneyConfig.load(), now=at(1), changed=set()) is None
+    changes = evaluate(at(1), changed=set())  # placed although not among the changed
+    assert [(c.account_id, c.cause) for c in changes.stages_entered] == [(account.pk, "placed")]
 
 
 def test_an_account_whose_required_milestones_were_done_by_hand_moves_in_the_incremental_pass(
