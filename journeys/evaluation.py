@@ -30,6 +30,7 @@ gets milestone instances. Rule windows are whole UTC days from the day the stage
 """
 
 import datetime as dt
+import hashlib
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -154,6 +155,18 @@ class JourneyConfig:
     def next_stage(self, stage: Stage) -> Stage | None:
         later = [s for s in self.stages_of[stage.journey_id] if s.order > stage.order]
         return later[0] if later else None
+
+    def digest(self) -> str:
+        """A fingerprint of every rule a pass applies (journeys, stages, milestone definitions)."""
+        rows = [
+            (type(row).__name__, [(f.attname, getattr(row, f.attname)) for f in row._meta.concrete_fields])
+            for row in [
+                *self.journeys.values(),
+                *self.stages.values(),
+                *(d for definitions in self.definitions_of.values() for d in definitions),
+            ]
+        ]
+        return hashlib.sha256(repr(rows).encode()).hexdigest()
 
     def max_rounds(self) -> int:
         return max((len(s) for s in self.stages_of.values()), default=0) + 2
@@ -484,13 +497,15 @@ def movable_by_time(*, config: JourneyConfig, since: dt.datetime, now: dt.dateti
     """Accounts that time alone may have made movable in ``(since, now]`` (two indexed reads).
 
     A renewal window that opened (the renewal date ``days_before_renewal`` days ahead of a day
-    in the span) or a stage's maximum duration that ended in the span, a day's margin each side.
-    Every other move ``_next_move`` can make is due to the account's own data (placement, churn,
-    renewal, required milestones), so the accounts whose data did not change since a pass at
-    ``since`` that walked them, and whose thresholds did not pass, have no move to make now.
+    in the span) or a stage's maximum duration that ended in the span. Every other move
+    ``_next_move`` can make is due to the account's own data (placement, churn, renewal, required
+    milestones), so the accounts whose data did not change since a pass at ``since`` that walked
+    them with the same configuration, and whose thresholds did not pass, have no move to make now.
     """
-    day = dt.timedelta(days=1)
-    first_day, last_day = since.astimezone(dt.UTC).date() - day, now.astimezone(dt.UTC).date() + day
+    # A window opens at midnight UTC of (renewal date - days before): in the span when that day
+    # is after the day of ``since`` and not after the day of ``now`` (both in UTC).
+    first_day = since.astimezone(dt.UTC).date() + dt.timedelta(days=1)
+    last_day = now.astimezone(dt.UTC).date()
     windows = {
         s.days_before_renewal for s in config.stages.values() if s.entered_by == EnteredBy.BEFORE_RENEWAL
     }
@@ -500,11 +515,9 @@ def movable_by_time(*, config: JourneyConfig, since: dt.datetime, now: dt.dateti
         renewing |= Q(renewal_date__gte=first_day + ahead, renewal_date__lte=last_day + ahead)
     over = Q()
     for stage in config.stages.values():
-        if stage.max_days is not None:
+        if stage.max_days is not None:  # it ends at entered_at + max_days exactly (_next_move)
             duration = dt.timedelta(days=stage.max_days)
-            over |= Q(
-                stage_id=stage.id, entered_at__gt=since - duration - day, entered_at__lte=now - duration
-            )
+            over |= Q(stage_id=stage.id, entered_at__gt=since - duration, entered_at__lte=now - duration)
     ids: set[int] = set()
     if renewing:
         ids.update(Account.objects.filter(renewing).values_list("id", flat=True))
@@ -514,16 +527,14 @@ def movable_by_time(*, config: JourneyConfig, since: dt.datetime, now: dt.dateti
 
 
 def first_round_scope(
-    *, config: JourneyConfig, now: dt.datetime, changed: Collection[int] | None
+    *, config: JourneyConfig, since: dt.datetime, now: dt.datetime, changed: Collection[int]
 ) -> set[int] | None:
     """The accounts the first round of an incremental pass walks (None: ``may_move`` over all).
 
-    Those whose data changed since the previous pass plus those time may have made movable since
-    (``movable_by_time``), instead of every account that ``may_move`` (at 1M accounts ~1 s).
+    Those whose data changed since the previous pass (at ``since``, with the same configuration)
+    plus those time may have made movable since (``movable_by_time``), instead of every account
+    that ``may_move`` (at 1M accounts ~1 s).
     """
-    since = previous_pass_at(now=now) if changed is not None else None
-    if since is None:
-        return None
     return _as_list_scope(set(changed) | movable_by_time(config=config, since=since, now=now))
 
 
@@ -699,7 +710,9 @@ def evaluate_journeys(*, now: dt.datetime, changed: Collection[int] | None = Non
     on an account this pass moves, so only theirs are read, and only the moved accounts' stage
     is synced. The first round walks those and the accounts whose renewal window opened or
     maximum duration ended since the previous pass (``first_round_scope``); overdue milestones
-    are still looked at over every account. None (a full pass): every account's
+    are still looked at over every account. The pass is a full one when there was no previous
+    pass or the configuration changed since (``JourneyConfig.digest``: an edited rule, a shortened
+    duration, a new default journey, a deleted stage). None (a full pass): every account's
     milestones are read and every stage synced, which also applies an edited milestone rule
     (threshold, window, ``required``) or a renamed stage key to the accounts whose data did not
     change.
@@ -710,8 +723,16 @@ def evaluate_journeys(*, now: dt.datetime, changed: Collection[int] | None = Non
     changes = JourneyChanges()
     if not config.stages:
         return changes
+    digest = config.digest()
+    previous = (
+        None if changed is None else JourneyPass.objects.filter(as_of__lte=now).order_by("-as_of").first()
+    )
+    if previous is None or previous.config_digest != digest:
+        changed = None  # nothing to start from, or an admin edited the journeys: every account
     # The first round walks the accounts that may move (None: may_move reads them over all).
-    scope = first_round_scope(config=config, now=now, changed=changed)
+    scope = None
+    if changed is not None:
+        scope = first_round_scope(config=config, since=previous.as_of, now=now, changed=changed)
     milestones_scope = _as_list_scope(changed)
     required_scope = milestones_scope  # which holds every account whose rule completes in round one
     for round_number in range(config.max_rounds()):
@@ -734,7 +755,9 @@ def evaluate_journeys(*, now: dt.datetime, changed: Collection[int] | None = Non
         milestones_scope = scope if len(scope) <= SCOPE_AS_LIST_MAX else None
     changes.milestones_overdue = mark_overdue(now=now)
     sync_account_stage(None if changed is None else _as_list_scope(_ids(changes.stages_entered)))
-    JourneyPass.objects.bulk_create([JourneyPass(as_of=now, full=changed is None)], ignore_conflicts=True)
+    JourneyPass.objects.bulk_create(
+        [JourneyPass(as_of=now, full=changed is None, config_digest=digest)], ignore_conflicts=True
+    )
     JourneyPass.objects.filter(as_of__lt=now - PASSES_KEPT).delete()
     return changes
 

@@ -288,13 +288,17 @@ class JourneyPass(models.Model):
 
     An incremental pass reads the milestones of the accounts that changed since the previous pass
     only, so it needs to know when that was (its own time, not the health step's: a recompute
-    run on its own does not read milestones).
+    run on its own does not read milestones), and what configuration it applied (a pass after an
+    admin's edit reads every account).
     """
 
     # Unique: a second pass at the same time records nothing (and the latest pass at or before a
     # time is one index probe).
     as_of = models.DateTimeField(unique=True)
     full = models.BooleanField()
+    config_digest = models.CharField(
+        max_length=64, blank=True, help_text="The journeys, stages and milestone rules the pass applied."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

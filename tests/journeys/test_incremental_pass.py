@@ -8,8 +8,14 @@ import time_machine
 
 from accounts.models import Event
 from health.scoring import recompute_health
-from journeys.evaluation import JourneyConfig, StageEntered, evaluate_journeys, first_round_scope
-from journeys.models import AccountJourney, Journey, Milestone, MilestoneDefinition, Stage
+from journeys.evaluation import (
+    JourneyConfig,
+    StageEntered,
+    evaluate_journeys,
+    first_round_scope,
+    movable_by_time,
+)
+from journeys.models import AccountJourney, Journey, JourneyPass, Milestone, MilestoneDefinition, Stage
 from playbooks import pipeline
 from playbooks.pipeline import run_pipeline
 from tests.factories import AccountFactory
@@ -74,28 +80,101 @@ def test_the_first_round_walks_the_changed_accounts_and_those_time_made_movable(
     """Not every account: one renewing far ahead, in a stage with time left, is not walked."""
     window_opens = dt.date(2026, 9, 1)  # renewal 120 days after it
     renewing = AccountFactory(contract_start=T0.date(), renewal_date=window_opens + dt.timedelta(days=120))
-    far = AccountFactory(contract_start=T0.date(), renewal_date=dt.date(2028, 1, 1))
+    AccountFactory(contract_start=T0.date(), renewal_date=dt.date(2028, 1, 1))  # far: not walked
     edited = AccountFactory(contract_start=T0.date(), renewal_date=dt.date(2028, 1, 1))
     evaluate(at(0, 1))
-    evaluate(at(95))  # both in adoption (its maximum is 180 days)
-    previous = dt.datetime.combine(window_opens - dt.timedelta(days=3), dt.time(12), tzinfo=dt.UTC)
-    evaluate(previous, changed=set())
-    now = previous + dt.timedelta(days=5)
-    config = JourneyConfig.load()
+    evaluate(at(95))  # all in adoption (its maximum is 180 days)
+    since = dt.datetime.combine(window_opens - dt.timedelta(days=3), dt.time(12), tzinfo=dt.UTC)
+    evaluate(since, changed=set())
+    now = since + dt.timedelta(days=5)
 
-    assert first_round_scope(config=config, now=now, changed={edited.pk}) == {renewing.pk, edited.pk}
-    assert first_round_scope(config=config, now=now, changed=None) is None  # a full pass: may_move
+    scope = first_round_scope(config=JourneyConfig.load(), since=since, now=now, changed={edited.pk})
+
+    assert scope == {renewing.pk, edited.pk}
     changes = evaluate(now, changed={edited.pk})
     assert [(c.account_id, c.to_stage) for c in changes.stages_entered] == [(renewing.pk, "renewal")]
-    assert far.pk not in {c.account_id for c in evaluate(now + dt.timedelta(hours=1)).stages_entered}
 
 
-def test_without_a_previous_pass_the_first_round_reads_every_account_that_may_move(default_journey):
+@pytest.mark.parametrize(
+    ("since", "now", "walked"),
+    [
+        # The window opens at midnight UTC on 2026-09-01.
+        (dt.datetime(2026, 8, 31, 23, 59, tzinfo=dt.UTC), dt.datetime(2026, 9, 1, 0, 0, tzinfo=dt.UTC), True),
+        (dt.datetime(2026, 9, 1, 0, 0, tzinfo=dt.UTC), dt.datetime(2026, 9, 1, 0, 15, tzinfo=dt.UTC), False),
+        (
+            dt.datetime(2026, 8, 31, 23, 0, tzinfo=dt.UTC),
+            dt.datetime(2026, 8, 31, 23, 59, tzinfo=dt.UTC),
+            False,
+        ),
+        # The same instants seen from Tokyo (UTC+9): the UTC day counts.
+        (
+            dt.datetime(2026, 9, 1, 8, 59, tzinfo=dt.timezone(dt.timedelta(hours=9))),
+            dt.datetime(2026, 9, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=9))),
+            True,
+        ),
+    ],
+)
+def test_a_renewal_window_is_walked_in_the_pass_whose_span_holds_its_opening(
+    default_journey, since, now, walked
+):
+    account = AccountFactory(contract_start=T0.date(), renewal_date=dt.date(2026, 12, 30))  # 120 days on
+
+    assert (account.pk in movable_by_time(config=JourneyConfig.load(), since=since, now=now)) is walked
+
+
+@pytest.mark.parametrize(
+    ("since", "now", "walked"),
+    [
+        (-dt.timedelta(minutes=15), dt.timedelta(0), True),  # ends at the pass
+        (dt.timedelta(0), dt.timedelta(minutes=15), False),  # the previous pass, at the end, moved it
+        (-dt.timedelta(minutes=15), -dt.timedelta(microseconds=1), False),  # not over yet
+    ],
+)
+def test_a_maximum_duration_is_walked_in_the_pass_whose_span_holds_its_end(
+    default_journey, since, now, walked
+):
+    account = AccountFactory(contract_start=T0.date())
+    evaluate(at(0, 1))
+    ends = AccountJourney.objects.get(account=account).entered_at + dt.timedelta(days=90)  # onboarding
+
+    scope = movable_by_time(config=JourneyConfig.load(), since=ends + since, now=ends + now)
+
+    assert (account.pk in scope) is walked
+
+
+def test_a_pass_after_a_configuration_change_reads_every_account(default_journey):
+    """An admin shortens onboarding to 30 days: the next 15-minute pass moves the unchanged account."""
+    account = AccountFactory(contract_start=T0.date())
+    evaluate(at(0, 1))
+    evaluate(at(50), changed=set())
+    Stage.objects.filter(journey=default_journey, key="onboarding").update(max_days=30)
+
+    changes = evaluate(at(50, 1), changed=set())
+
+    assert [(c.account_id, c.cause) for c in changes.stages_entered] == [(account.pk, "max_duration")]
+    assert JourneyPass.objects.get(as_of=at(50, 1)).full
+    assert not JourneyPass.objects.get(as_of=at(50)).full
+
+
+def test_accounts_are_placed_in_the_next_pass_once_a_default_journey_exists(default_journey):
+    Journey.objects.update(is_default=False)
+    account = AccountFactory(contract_start=T0.date())
+    evaluate(at(0, 1))
+    assert not AccountJourney.objects.filter(account=account).exists()
+    Journey.objects.filter(pk=default_journey.pk).update(is_default=True)
+
+    changes = evaluate(at(0, 2), changed=set())
+
+    assert [(c.account_id, c.cause) for c in changes.stages_entered] == [(account.pk, "placed")]
+
+
+def test_without_a_previous_pass_the_pass_reads_every_account(default_journey):
     account = AccountFactory(contract_start=T0.date())
 
-    assert first_round_scope(config=JourneyConfig.load(), now=at(1), changed=set()) is None
     changes = evaluate(at(1), changed=set())  # placed although not among the changed
+
     assert [(c.account_id, c.cause) for c in changes.stages_entered] == [(account.pk, "placed")]
+    assert JourneyPass.objects.get().full
 
 
 def test_an_account_whose_required_milestones_were_done_by_hand_moves_in_the_incremental_pass(
