@@ -224,6 +224,10 @@ def test_milestone_metrics_read_the_current_stage_as_of_t():
             status="done" if index in done else "pending",
             completed_at=done.get(index),
         )
+    bare = AccountFactory()  # in a stage without milestones
+    StageChange.objects.create(
+        account=bare, journey=journey, to_stage=stage, changed_at=entered, cause="rule"
+    )
     # As of T: m1 done (1 of 4 = 25 %); m2 due T-6d and not done is overdue; m3, m4 not yet due.
     assert value("milestone_completion", account) == Decimal("25.0")
     assert value("overdue_milestones", account) == 1
@@ -233,10 +237,13 @@ def test_milestone_metrics_read_the_current_stage_as_of_t():
     for metric in ("milestone_completion", "overdue_milestones"):
         for when in (T, later, entered - dt.timedelta(days=1)):
             assert relation_readings(metric, {}, as_of=when) == compute(metric, {}, as_of=when)
-        others = Account.objects.exclude(pk=account.pk)
+        others = Account.objects.exclude(pk__in=[account.pk, bare.pk])
         assert relation_readings(metric, {}, as_of=T, accounts=others) == {}
         mine = relation_readings(metric, {}, as_of=T, accounts=Account.objects.filter(pk=account.pk))
-        assert mine == compute(metric, {}, as_of=T) and account.pk in mine
+        assert mine == {account.pk: compute(metric, {}, as_of=T)[account.pk]}
+        both = Account.objects.filter(pk__in=[account.pk, bare.pk])
+        for when in (T, later):
+            assert relation_readings(metric, {}, as_of=when, accounts=both) == compute(metric, {}, as_of=when)
         before = entered - dt.timedelta(days=1)  # not in a stage yet: no reading, scoped or not
         assert (
             relation_readings(metric, {}, as_of=before, accounts=Account.objects.filter(pk=account.pk)) == {}
