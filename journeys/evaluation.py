@@ -158,14 +158,18 @@ class JourneyConfig:
 
     def digest(self) -> str:
         """A fingerprint of every rule a pass applies (journeys, stages, milestone definitions)."""
-        rows = [
-            (type(row).__name__, [(f.attname, getattr(row, f.attname)) for f in row._meta.concrete_fields])
+        rows = sorted(
+            (
+                type(row).__name__,
+                row.pk,
+                [(f.attname, getattr(row, f.attname)) for f in row._meta.concrete_fields],
+            )
             for row in [
                 *self.journeys.values(),
                 *self.stages.values(),
                 *(d for definitions in self.definitions_of.values() for d in definitions),
             ]
-        ]
+        )  # by model and id: journeys' names, their order, are not unique
         return hashlib.sha256(repr(rows).encode()).hexdigest()
 
     def max_rounds(self) -> int:
@@ -504,8 +508,10 @@ def movable_by_time(*, config: JourneyConfig, since: dt.datetime, now: dt.dateti
     """
     # A window opens at midnight UTC of (renewal date - days before): in the span when that day
     # is after the day of ``since`` and not after the day of ``now`` (both in UTC).
-    first_day = since.astimezone(dt.UTC).date() + dt.timedelta(days=1)
-    last_day = now.astimezone(dt.UTC).date()
+    # In UTC: days added on a local clock would move across a daylight saving change.
+    since, now = since.astimezone(dt.UTC), now.astimezone(dt.UTC)
+    first_day = since.date() + dt.timedelta(days=1)
+    last_day = now.date()
     windows = {
         s.days_before_renewal for s in config.stages.values() if s.entered_by == EnteredBy.BEFORE_RENEWAL
     }

@@ -2,6 +2,8 @@
 moves every account that time alone moves."""
 
 import datetime as dt
+import itertools
+import zoneinfo
 
 import pytest
 import time_machine
@@ -140,6 +142,34 @@ def test_a_maximum_duration_is_walked_in_the_pass_whose_span_holds_its_end(
     scope = movable_by_time(config=JourneyConfig.load(), since=ends + since, now=ends + now)
 
     assert (account.pk in scope) is walked
+
+
+def test_a_maximum_duration_given_in_a_zone_with_daylight_saving_is_walked_at_its_end(default_journey):
+    """Passes given in Paris time around a duration that ends after the spring change (UTC+1 → +2)."""
+    account = AccountFactory(contract_start=dt.date(2026, 3, 2))
+    evaluate(dt.datetime(2026, 3, 2, 1, tzinfo=dt.UTC))
+    ends = AccountJourney.objects.get(account=account).entered_at + dt.timedelta(days=90)  # onboarding
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    passes = [(ends + dt.timedelta(minutes=15 * i)).astimezone(paris) for i in range(-8, 8)]
+
+    walked = [
+        now
+        for since, now in itertools.pairwise(passes)
+        if account.pk in movable_by_time(config=JourneyConfig.load(), since=since, now=now)
+    ]
+
+    assert walked == [ends]
+
+
+def test_the_configuration_digest_does_not_change_when_an_unchanged_journey_is_saved(default_journey):
+    for segment in ("smb", "ent"):
+        Journey.objects.create(key=f"journey-{segment}", name="Customer journey", segment=segment)
+    before = JourneyConfig.load().digest()
+
+    first = Journey.objects.filter(name="Customer journey").first()
+    first.save()  # an update: its row moves to the end of the table, after the other one
+
+    assert JourneyConfig.load().digest() == before
 
 
 def test_a_pass_after_a_configuration_change_reads_every_account(default_journey):
