@@ -506,10 +506,10 @@ def movable_by_time(*, config: JourneyConfig, since: dt.datetime, now: dt.dateti
     milestones), so the accounts whose data did not change since a pass at ``since`` that walked
     them with the same configuration, and whose thresholds did not pass, have no move to make now.
     """
-    # A window opens at midnight UTC of (renewal date - days before): in the span when that day
-    # is after the day of ``since`` and not after the day of ``now`` (both in UTC).
     # In UTC: days added on a local clock would move across a daylight saving change.
     since, now = since.astimezone(dt.UTC), now.astimezone(dt.UTC)
+    # A window opens at midnight UTC of (renewal date - days before): in the span when that day
+    # is after the day of ``since`` and not after the day of ``now``.
     first_day = since.date() + dt.timedelta(days=1)
     last_day = now.date()
     windows = {
