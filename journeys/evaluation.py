@@ -730,9 +730,7 @@ def evaluate_journeys(*, now: dt.datetime, changed: Collection[int] | None = Non
     if not config.stages:
         return changes
     digest = config.digest()
-    previous = (
-        None if changed is None else JourneyPass.objects.filter(as_of__lte=now).order_by("-as_of").first()
-    )
+    previous = None if changed is None else previous_pass(now=now)
     if previous is None or previous.config_digest != digest:
         changed = None  # nothing to start from, or an admin edited the journeys: every account
     # The first round walks the accounts that may move (None: may_move reads them over all).
@@ -768,9 +766,15 @@ def evaluate_journeys(*, now: dt.datetime, changed: Collection[int] | None = Non
     return changes
 
 
+def previous_pass(*, now: dt.datetime) -> JourneyPass | None:
+    """The latest journeys pass at or before ``now`` (full or incremental); None: never."""
+    return JourneyPass.objects.filter(as_of__lte=now).order_by("-as_of").first()
+
+
 def previous_pass_at(*, now: dt.datetime) -> dt.datetime | None:
-    """When the latest journeys pass at or before ``now`` ran (full or incremental); None: never."""
-    return JourneyPass.objects.filter(as_of__lte=now).aggregate(at=Max("as_of"))["at"]
+    """When the latest journeys pass at or before ``now`` ran; None: never."""
+    latest = previous_pass(now=now)
+    return latest.as_of if latest is not None else None
 
 
 def _ids(changes: Iterable[StageEntered | MilestoneCompleted]) -> set[int]:
