@@ -39,8 +39,10 @@ class WindowPurchases:
     m_score: int
 
 
-_HISTORY_SQL = """
-WITH purchases AS (
+# Per account, its purchases before T: counts and key moments (``moments``). Shared with the
+# figures computed in SQL (``insights.figures``).
+HISTORY_CTES = """
+purchases AS (
     SELECT account_id, occurred_at, id,
            ROW_NUMBER() OVER w AS n,
            LAG(occurred_at) OVER w AS previous_at
@@ -56,7 +58,10 @@ WITH purchases AS (
            MAX(occurred_at) FILTER (WHERE occurred_at - previous_at >= %(quiet)s) AS returned_at
     FROM purchases
     GROUP BY account_id
-)
+)"""
+
+_HISTORY_SQL = f"""
+WITH {HISTORY_CTES}
 SELECT account_id, purchases,
        (EXTRACT(EPOCH FROM first_at) * 1000000)::bigint,
        (EXTRACT(EPOCH FROM second_at) * 1000000)::bigint,
@@ -71,8 +76,8 @@ FROM moments
 # of accounts with a purchase in the window and k the number whose value is at most this one's
 # (for recency: whose last purchase is as old or older). Tied values share a score (the higher
 # one), whatever the account ids, and the best value always scores 5.
-_WINDOW_SQL = """
-WITH windowed AS (
+WINDOW_CTES = """
+windowed AS (
     SELECT account_id,
            COUNT(*) AS frequency,
            SUM(value) AS monetary,
@@ -88,11 +93,24 @@ WITH windowed AS (
            COUNT(*) OVER (ORDER BY frequency) AS f_k,
            COUNT(*) OVER (ORDER BY monetary) AS m_k
     FROM windowed
-)
-SELECT account_id, recency_days, frequency, monetary,
-       (5 * r_k + n - 1) / n, (5 * f_k + n - 1) / n, (5 * m_k + n - 1) / n
-FROM counted
+), scored AS (
+    SELECT account_id, recency_days, frequency, monetary,
+           (5 * r_k + n - 1) / n AS r_score,
+           (5 * f_k + n - 1) / n AS f_score,
+           (5 * m_k + n - 1) / n AS m_score
+    FROM counted
+)"""
+
+_WINDOW_SQL = f"""
+WITH {WINDOW_CTES}
+SELECT account_id, recency_days, frequency, monetary, r_score, f_score, m_score
+FROM scored
 """
+
+
+def window_params(*, as_of: dt.datetime, window_days: int) -> dict:
+    """The parameters of ``WINDOW_CTES`` but the event names."""
+    return {"as_of": as_of, "start": as_of - dt.timedelta(days=window_days), "day": DAY_SECONDS}
 
 
 def purchase_histories(
@@ -133,12 +151,7 @@ def window_purchases(*, names: list[str], as_of: dt.datetime, window_days: int) 
     """Per account with a purchase in ``[as_of - window_days, as_of)``: R, F, M and their scores."""
     if connection.vendor != "postgresql":
         return _portable_window(names=names, as_of=as_of, window_days=window_days)
-    params = {
-        "names": list(names),
-        "as_of": as_of,
-        "start": as_of - dt.timedelta(days=window_days),
-        "day": DAY_SECONDS,
-    }
+    params = {"names": list(names), **window_params(as_of=as_of, window_days=window_days)}
     with connection.cursor() as cursor:
         cursor.execute(_WINDOW_SQL, params)
         return {row[0]: WindowPurchases(*row[1:]) for row in cursor.fetchall()}

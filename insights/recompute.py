@@ -5,10 +5,11 @@ reads this run's figures. Idempotent: a rerun with the same data writes the same
 account's RFM segment keeps its ``rfm_segment_since`` for as long as it stays in that segment,
 which is what the ``segment_entered`` trigger keys on.
 
-On PostgreSQL the figures go to the database as plain rows (one COPY) and the database compares
-them with the stored ones, carries the segment entry over and writes only the changed rows, in one
-statement: the stored rows never come back to Python and no model object is built. Other
-databases (SQLite for ``make run``) compare in Python; the tests check that both store the same.
+On PostgreSQL one statement computes the figures (``insights.figures_sql``), compares them with
+the stored ones, carries the segment entry over and writes only the changed rows: no account's
+figures or stored row comes to Python. Other databases (SQLite for ``make run``) compute the
+figures in Python (``clv.account_figures``) and compare them there; the tests check that both
+store the same.
 """
 
 import datetime as dt
@@ -21,7 +22,9 @@ from django.utils import timezone
 from accounts.bulk import copy_insert
 from accounts.locking import step_lock
 from insights.clv import AccountFigures, account_figures
-from insights.models import AccountValue
+from insights.configuration import value_settings
+from insights.figures_sql import FIGURES_SQL, figures_params
+from insights.models import AccountValue, ValueSettings
 
 STEP_LOCK = "insights.recompute"
 
@@ -83,14 +86,16 @@ def recompute_insights(*, now: dt.datetime) -> InsightsResult:
     recency, which moves for every buyer every day, is derived when read). Rewriting every row
     each day, to move the recency and the time, took most of this step at 1,000,000 accounts.
     """
-    figures = account_figures(as_of=now)
-    result = InsightsResult(
-        accounts=len(figures), buyers=sum(f.history is not None for f in figures.values())
-    )
-    rows = [figure_row(pk, f) for pk, f in figures.items()]
+    settings = value_settings()
     with transaction.atomic(savepoint=False):
-        store = store_changed_in_sql if connection.vendor == "postgresql" else store_changed_in_python
-        result.segment_changes, result.written = store(rows, now=now)
+        if connection.vendor == "postgresql":
+            return store_figures_in_sql(now=now, settings=settings)
+        figures = account_figures(as_of=now, settings=settings)
+        result = InsightsResult(
+            accounts=len(figures), buyers=sum(f.history is not None for f in figures.values())
+        )
+        rows = [figure_row(pk, f) for pk, f in figures.items()]
+        result.segment_changes, result.written = store_changed_in_python(rows, now=now)
     return result
 
 
@@ -123,37 +128,14 @@ def figure_row(pk: int, f: AccountFigures) -> tuple:
     )
 
 
-# The figures as computed: unconstrained numerics, so that a value with more places than its
-# column compares as different (and is rewritten), exactly as the comparison in Python does.
-_FIGURES_TABLE = """
-CREATE TEMPORARY TABLE _insights_figures (
-    account_id bigint PRIMARY KEY,
-    purchases bigint,
-    first_purchase_at timestamptz,
-    second_purchase_at timestamptz,
-    last_purchase_at timestamptz,
-    window_purchases bigint,
-    window_value numeric,
-    average_order_value numeric,
-    purchases_per_year numeric,
-    gross_margin numeric,
-    churn_rate numeric,
-    expected_lifetime_years numeric,
-    clv numeric,
-    r_score bigint,
-    f_score bigint,
-    m_score bigint,
-    rfm_segment text,
-    lifecycle text
-) ON COMMIT DROP
-"""
-
 # A segment that changed (a stored row counts as "" when there is none) is entered now (or left
 # for none) and remembers the one before; otherwise both are carried over from the stored row.
 # A row is written when it is new or any compared figure differs (IS DISTINCT FROM: NULL-safe,
 # column by column, numbers by value as in Python).
 _UPSERT_SQL = """
-WITH compared AS (
+WITH figures AS (
+    {figures}
+), compared AS (
     SELECT f.*,
            v.account_id IS NULL AS is_new,
            f.rfm_segment <> COALESCE(v.rfm_segment, '') AS segment_changed,
@@ -164,7 +146,7 @@ WITH compared AS (
                 THEN COALESCE(v.rfm_segment, '')
                 ELSE COALESCE(v.previous_rfm_segment, '') END AS new_before,
            {stored}
-    FROM _insights_figures f
+    FROM figures f
     LEFT JOIN insights_accountvalue v ON v.account_id = f.account_id
 ), written AS (
     INSERT INTO insights_accountvalue (account_id, {columns})
@@ -174,7 +156,10 @@ WITH compared AS (
     ON CONFLICT (account_id) DO UPDATE SET {updates}
     RETURNING 1
 )
-SELECT (SELECT COUNT(*) FROM compared WHERE segment_changed), (SELECT COUNT(*) FROM written)
+SELECT (SELECT COUNT(*) FROM compared),
+       (SELECT COUNT(*) FROM compared WHERE purchases > 0),
+       (SELECT COUNT(*) FROM compared WHERE segment_changed),
+       (SELECT COUNT(*) FROM written)
 """
 
 
@@ -185,6 +170,7 @@ def _upsert_sql() -> str:
     compared = [meta.get_field(name).column for name in _COMPARED_FIELDS]
     columns = [quote(meta.get_field(name).column) for name in _UPDATED_FIELDS]
     return _UPSERT_SQL.format(
+        figures=FIGURES_SQL,
         stored=", ".join(f"v.{quote(c)} AS {quote('stored_' + c)}" for c in compared),
         stored_names=", ".join(quote("stored_" + c) for c in compared),
         columns=", ".join(columns),
@@ -193,27 +179,18 @@ def _upsert_sql() -> str:
     )
 
 
-def store_changed_in_sql(rows: Sequence[tuple], *, now: dt.datetime) -> tuple[int, int]:
-    """PostgreSQL: COPY the figure rows, then compare and upsert them in one statement.
-
-    Gives (segment changes, rows written). Must run in a transaction (the table drops at commit).
-    """
+def store_figures_in_sql(*, now: dt.datetime, settings: ValueSettings) -> InsightsResult:
+    """PostgreSQL: compute every account's figures, compare and upsert them in one statement."""
     with connection.cursor() as cursor:
-        cursor.execute(_FIGURES_TABLE)
-        columns = ", ".join(["account_id", *_FIGURE_FIELDS])
-        with cursor.cursor.copy(f"COPY _insights_figures ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(_upsert_sql(), {"now": now})
-        segment_changes, written = cursor.fetchone()
-        cursor.execute("DROP TABLE _insights_figures")  # a second run in the same transaction
-    return segment_changes, written
+        cursor.execute(_upsert_sql(), {**figures_params(as_of=now, settings=settings), "now": now})
+        accounts, buyers, segment_changes, written = cursor.fetchone()
+    return InsightsResult(accounts, buyers, segment_changes, written)
 
 
 def store_changed_in_python(rows: Sequence[tuple], *, now: dt.datetime) -> tuple[int, int]:
     """Any database: read the stored rows, compare in Python, upsert the changed ones.
 
-    Gives (segment changes, rows written); stores what ``store_changed_in_sql`` stores.
+    Gives (segment changes, rows written); stores what ``store_figures_in_sql`` stores.
     """
     previous = {row[0]: row[1:] for row in AccountValue.objects.values_list("account_id", *_COMPARED_FIELDS)}
     segment_changes = 0

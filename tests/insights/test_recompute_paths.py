@@ -1,20 +1,23 @@
-"""The insights step's two ways of storing (in SQL on PostgreSQL, in Python elsewhere) store the same.
+"""The insights step's two paths (all in SQL on PostgreSQL, in Python elsewhere) store the same.
 
-The tests run on PostgreSQL: each run is stored both ways from the same stored state (the first
-way rolled back) and the rows and counts are compared, over runs that add, change, keep and
-empty segments. And the purchase histories read in SQL equal those read in Python.
+The tests run on PostgreSQL: each run is computed and stored both ways from the same stored state
+(the SQL path rolled back) and the rows and counts are compared, over runs that add, change, keep
+and empty segments, with margins and churn per segment, ties in the ranks and every lifecycle. And
+the purchase histories read in SQL equal those read in Python.
 """
 
 import datetime as dt
+import random
 from decimal import Decimal
 
 from django.db import connection, transaction
 
-from accounts.models import Event
+from accounts.models import Account, Event
+from insights import configuration
 from insights.clv import account_figures
-from insights.models import AccountValue, ValueSettings
+from insights.models import AccountValue, Lifecycle, ValueSettings
 from insights.purchases import _portable_histories, purchase_histories
-from insights.recompute import figure_row, recompute_insights, store_changed_in_python, store_changed_in_sql
+from insights.recompute import figure_row, recompute_insights, store_changed_in_python, store_figures_in_sql
 from tests.factories import AccountFactory
 from tests.insights.conftest import T, buy
 
@@ -29,14 +32,23 @@ def _stored() -> list[tuple]:
     return list(AccountValue.objects.order_by("account_id").values_list())
 
 
-def _both_ways(now: dt.datetime) -> tuple:
-    """Store ``now``'s figures in SQL (rolled back), then in Python (kept); both outcomes."""
+def _in_sql(now: dt.datetime) -> tuple[int, int]:
+    result = store_figures_in_sql(now=now, settings=configuration.value_settings())
+    return result.segment_changes, result.written
+
+
+def _in_python(now: dt.datetime) -> tuple[int, int]:
     rows = [figure_row(pk, f) for pk, f in account_figures(as_of=now).items()]
+    return store_changed_in_python(rows, now=now)
+
+
+def _both_ways(now: dt.datetime) -> tuple:
+    """Compute and store ``now``'s figures in SQL (rolled back), then in Python (kept); both outcomes."""
     outcomes = []
-    for store, keep in ((store_changed_in_sql, False), (store_changed_in_python, True)):
+    for store, keep in ((_in_sql, False), (_in_python, True)):
         try:
             with transaction.atomic():
-                counts = store(rows, now=now)
+                counts = store(now)
                 outcomes.append((counts, _stored()))
                 if not keep:
                     raise _Undo
@@ -72,6 +84,45 @@ def test_sql_and_python_store_the_same_rows_and_counts_run_after_run(value_setti
 
     sql, python = _both_ways(T + 30 * 24 * HOUR)  # a month on: the ranks and lifecycles may move
     assert sql == python
+
+
+def test_sql_and_python_compute_the_same_figures_over_varied_accounts(value_settings):
+    """Segments with their own margins and churn, inexact divisions, ties, refunds, every lifecycle."""
+    ValueSettings.objects.filter(pk=1).update(
+        segment_margins={"smb": 0.6543, "mid": 0.30000000000000004, "ent": 1},
+        window_days=97,
+        quiet_days=45,
+        max_lifetime_years=Decimal("12.5"),
+    )
+    rng = random.Random(7)
+    accounts = []
+    for i in range(60):
+        churned = i % 9 == 0
+        accounts.append(
+            AccountFactory(
+                segment=("smb", "mid", "ent", "other")[i % 4],
+                status=Account.Status.CHURNED if churned else Account.Status.ACTIVE,
+                churned_at=(T - dt.timedelta(days=rng.randrange(1, 300))).date() if churned else None,
+            )
+        )
+    for account in accounts[:50]:
+        for _ in range(rng.randrange(1, 9)):
+            amount = rng.choice([10, 10, 33.33, 99.99, 1234.56, -5, 0.01])  # repeated amounts: ties
+            buy(account, rng.choice([0.2, 3, 3, 20, 44.9, 45, 60, 96.99, 130, 400]), amount)
+    stored, seen = [], []
+    for now in (T, T + HOUR, T + dt.timedelta(days=41)):
+        sql, python = _both_ways(now)
+        assert sql == python
+        stored.append(python[1])
+        seen.extend(AccountValue.objects.all())
+
+    assert stored[0] != stored[2]  # the later run moved figures
+    assert {v.lifecycle for v in seen} >= {"", *Lifecycle.values}
+    assert len({v.rfm_segment for v in seen}) >= 6
+    assert {v.gross_margin for v in seen} >= {Decimal("0.654"), Decimal("0.300"), Decimal("1.000")}
+    assert len({v.churn_rate for v in seen}) >= 2
+    assert len({v.expected_lifetime_years for v in seen}) >= 2
+    assert any(v.window_value < 0 for v in seen)
 
 
 def test_a_figure_with_more_places_than_its_column_is_rewritten_both_ways(value_settings):
