@@ -8,8 +8,10 @@ passed as arrays; the per-account arithmetic and the RFM and lifecycle rules are
 ``clv.account_clv``, ``rfm.rfm_segment`` and ``lifecycle.lifecycle_segment``, and the tests
 (``tests/insights/test_recompute_paths.py``) check that both paths store the same rows.
 
-The divisions are carried to 40 places before rounding half up (``round`` on numeric), so a
-figure is the exact value rounded, as the Python path's 28 significant digits give it.
+Each rounded figure is one division, done last and carried to at least 40 places before rounding
+half up (``round`` on numeric): the exact value rounded, as the Python path gives it (CLV there is
+carried to 80 digits). A division first, its rounding carried into a product, put a CLV that is
+exactly on a half cent (365/90 x 0.7 x 9 years) a cent low.
 """
 
 import datetime as dt
@@ -52,7 +54,7 @@ SELECT account_id,
        churn_rate,
        lifetime AS expected_lifetime_years,
        CASE WHEN frequency IS NOT NULL
-            THEN round(monetary * 365 / %(window_days)s * gross_margin * lifetime, 2)
+            THEN round(monetary * 365 * gross_margin * lifetime / %(window_days)s, 2)
             WHEN purchases IS NOT NULL THEN 0 END AS clv,
        r_score, f_score, m_score,
        CASE WHEN frequency IS NULL THEN CASE WHEN purchases IS NOT NULL THEN %(lost)s ELSE '' END

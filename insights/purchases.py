@@ -40,7 +40,7 @@ class WindowPurchases:
 
 
 # Per account, its purchases before T: counts and key moments (``moments``). Shared with the
-# figures computed in SQL (``insights.figures``).
+# figures computed in SQL (``insights.figures_sql``).
 HISTORY_CTES = """
 purchases AS (
     SELECT account_id, occurred_at, id,

@@ -3,7 +3,7 @@
 The tests run on PostgreSQL: each run is computed and stored both ways from the same stored state
 (the SQL path rolled back) and the rows and counts are compared, over runs that add, change, keep
 and empty segments, with margins and churn per segment, ties in the ranks and every lifecycle. And
-the purchase histories read in SQL equal those read in Python.
+the purchase histories and RFM windows read in SQL equal those read in Python (SQLite's path).
 """
 
 import datetime as dt
@@ -16,7 +16,7 @@ from accounts.models import Account, Event
 from insights import configuration
 from insights.clv import account_figures
 from insights.models import AccountValue, Lifecycle, ValueSettings
-from insights.purchases import _portable_histories, purchase_histories
+from insights.purchases import _portable_histories, _portable_window, purchase_histories, window_purchases
 from insights.recompute import figure_row, recompute_insights, store_changed_in_python, store_figures_in_sql
 from tests.factories import AccountFactory
 from tests.insights.conftest import T, buy
@@ -32,14 +32,16 @@ def _stored() -> list[tuple]:
     return list(AccountValue.objects.order_by("account_id").values_list())
 
 
-def _in_sql(now: dt.datetime) -> tuple[int, int]:
+def _in_sql(now: dt.datetime) -> tuple[int, ...]:
     result = store_figures_in_sql(now=now, settings=configuration.value_settings())
-    return result.segment_changes, result.written
+    return result.accounts, result.buyers, result.segment_changes, result.written
 
 
-def _in_python(now: dt.datetime) -> tuple[int, int]:
-    rows = [figure_row(pk, f) for pk, f in account_figures(as_of=now).items()]
-    return store_changed_in_python(rows, now=now)
+def _in_python(now: dt.datetime) -> tuple[int, ...]:
+    figures = account_figures(as_of=now)
+    rows = [figure_row(pk, f) for pk, f in figures.items()]
+    buyers = sum(f.history is not None for f in figures.values())
+    return len(figures), buyers, *store_changed_in_python(rows, now=now)
 
 
 def _both_ways(now: dt.datetime) -> tuple:
@@ -67,18 +69,18 @@ def test_sql_and_python_store_the_same_rows_and_counts_run_after_run(value_setti
 
     sql, python = _both_ways(T)  # every row new
     assert sql == python
-    assert python[0] == (6, 7)
+    assert python[0] == (7, 6, 6, 7)
 
     sql, python = _both_ways(T + HOUR)  # nothing changed: only the time moves
     assert sql == python
-    assert python[0] == (0, 0)
+    assert python[0] == (7, 6, 0, 0)
 
     buy(buyers[5], 0.5, 5000)  # moves scores, so segments
     AccountValue.objects.filter(account=buyers[1]).update(clv=Decimal("1.23"))  # stale: rewritten
     AccountValue.objects.filter(account=never).update(rfm_segment="lost")  # back to no segment
     sql, python = _both_ways(T + 2 * HOUR)
     assert sql == python
-    assert python[0][0] >= 2 and python[0][1] >= 3
+    assert python[0][2] >= 2 and python[0][3] >= 3
     stored = AccountValue.objects.get(account=never)
     assert (stored.rfm_segment, stored.rfm_segment_since, stored.previous_rfm_segment) == ("", None, "lost")
 
@@ -125,6 +127,21 @@ def test_sql_and_python_compute_the_same_figures_over_varied_accounts(value_sett
     assert any(v.window_value < 0 for v in seen)
 
 
+def test_a_clv_on_a_half_cent_is_rounded_up_both_ways(value_settings):
+    """1.10 a year of 90 days x 0.7 x 9 years (1 in 9 churned) = 28.105 exactly: 28.11, not 28.10."""
+    ValueSettings.objects.filter(pk=1).update(window_days=90)
+    accounts = [AccountFactory(segment="smb") for _ in range(8)]
+    AccountFactory(
+        segment="smb", status=Account.Status.CHURNED, churned_at=(T - dt.timedelta(days=30)).date()
+    )
+    buy(accounts[0], 1, "1.10")
+
+    sql, python = _both_ways(T)
+
+    assert sql == python
+    assert AccountValue.objects.get(account=accounts[0]).clv == Decimal("28.11")
+
+
 def test_a_figure_with_more_places_than_its_column_is_rewritten_both_ways(value_settings):
     account = AccountFactory(segment="smb")
     buy(account, 3, 10)
@@ -134,7 +151,7 @@ def test_a_figure_with_more_places_than_its_column_is_rewritten_both_ways(value_
     sql, python = _both_ways(T + HOUR)
 
     assert sql == python
-    assert python[0] == (0, 1)  # the figure (0.6543) never equals the stored one (0.654)
+    assert python[0][2:] == (0, 1)  # the figure (0.6543) never equals the stored one (0.654)
     assert AccountValue.objects.get(account=account).gross_margin == Decimal("0.654")
 
 
@@ -155,3 +172,17 @@ def test_histories_read_in_sql_equal_those_read_in_python(db):
     assert histories[other.pk].last_at == T - dt.timedelta(microseconds=1)
     assert histories[account.pk].returned_at == T - dt.timedelta(days=10.000001)  # after 190 days
     assert all(h.first_at.tzinfo is connection.timezone for h in histories.values())
+
+
+def test_windows_read_in_sql_equal_those_read_in_python(db):
+    """The RFM window as SQLite reads it (``_portable_window``) equals the SQL one: ties share a score."""
+    rng = random.Random(3)
+    for account in [AccountFactory() for _ in range(25)]:
+        for _ in range(rng.randrange(1, 6)):
+            buy(account, rng.choice([0.5, 2, 2, 9.99, 30, 64, 65, 200]), rng.choice([10, 10, 20, -3, 99.5]))
+
+    kwargs = {"names": ["purchase"], "as_of": T, "window_days": 64}
+    windows = window_purchases(**kwargs)
+
+    assert windows == _portable_window(**kwargs)
+    assert len({w.r_score for w in windows.values()}) >= 3
