@@ -1,6 +1,16 @@
 """The score history's unique index holds score and band (migration health/0006), for index-only probes."""
 
+import datetime as dt
+
+import pytest
 from django.db import connection
+
+from health.models import HealthScore
+from health.scoring import mark_history_all_visible, run_recompute_step
+from tests.factories import AccountFactory
+from tests.support.defaults import install_default_configuration
+
+T = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
 
 
 def test_the_unique_run_constraint_covers_score_and_band(db):
@@ -15,3 +25,28 @@ def test_the_unique_run_constraint_covers_score_and_band(db):
 
     assert definition.endswith("(account_id, computed_at) INCLUDE (score, band)"), definition
     assert definition.startswith("CREATE UNIQUE INDEX") and kind == "u"
+
+
+def _history_pages() -> tuple[int, int]:
+    """(pages, pages marked all-visible) of the history table, as the last VACUUM left them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relpages, relallvisible FROM pg_class WHERE relname = 'health_healthscore'")
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_full_recompute_step_marks_the_history_all_visible_for_index_only_reads():
+    install_default_configuration()  # the default scorecard (a transactional test's flush wipes it)
+    AccountFactory.create_batch(40)
+
+    run_recompute_step(now=T)
+
+    pages, visible = _history_pages()
+    assert HealthScore.objects.filter(computed_at=T).count() == 40
+    assert pages >= 1 and visible == pages
+
+
+def test_inside_a_transaction_the_history_is_not_vacuumed(db):
+    mark_history_all_visible()  # a VACUUM here would raise: it cannot run in a transaction block
+
+    assert connection.in_atomic_block
