@@ -18,11 +18,11 @@ import datetime as dt
 
 from insights.clv import expected_lifetime, segment_churn_rates
 from insights.models import Lifecycle, RfmSegment, ValueSettings
-from insights.purchases import HISTORY_CTES, WINDOW_CTES, window_params
+from insights.purchases import HISTORY_CTES, WINDOW_OF_PURCHASES_CTES, window_params
 
 # Columns named as ``recompute._FIGURE_FIELDS``, after ``account_id``.
 FIGURES_SQL = f"""
-WITH {HISTORY_CTES}, {WINDOW_CTES},
+WITH {HISTORY_CTES}, {WINDOW_OF_PURCHASES_CTES},
 margins AS (
     SELECT * FROM unnest(%(margin_segments)s::text[], %(margins)s::numeric[]) AS m(segment, margin)
 ), churn AS (

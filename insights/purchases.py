@@ -39,15 +39,21 @@ class WindowPurchases:
     m_score: int
 
 
-# Per account, its purchases before T: counts and key moments (``moments``). Shared with the
-# figures computed in SQL (``insights.figures_sql``).
-HISTORY_CTES = """
+# The purchases before T: events whose name is a value event and whose value is set.
+_PURCHASES_BEFORE = """
+SELECT account_id, occurred_at, id, value
+FROM accounts_event
+WHERE name = ANY(%(names)s) AND value IS NOT NULL AND occurred_at < %(as_of)s"""
+
+# Per account, its purchases before T (``purchases``, each with its rank and the time of the one
+# before) and their counts and key moments (``moments``). Shared with the figures computed in SQL
+# (``insights.figures_sql``), whose RFM window reads ``purchases`` too: one scan of the events.
+HISTORY_CTES = f"""
 purchases AS (
-    SELECT account_id, occurred_at, id,
+    SELECT *,
            ROW_NUMBER() OVER w AS n,
            LAG(occurred_at) OVER w AS previous_at
-    FROM accounts_event
-    WHERE name = ANY(%(names)s) AND value IS NOT NULL AND occurred_at < %(as_of)s
+    FROM ({_PURCHASES_BEFORE}) p
     WINDOW w AS (PARTITION BY account_id ORDER BY occurred_at, id)
 ), moments AS (
     SELECT account_id,
@@ -76,15 +82,14 @@ FROM moments
 # of accounts with a purchase in the window and k the number whose value is at most this one's
 # (for recency: whose last purchase is as old or older). Tied values share a score (the higher
 # one), whatever the account ids, and the best value always scores 5.
-WINDOW_CTES = """
+_WINDOW_RANKS = """
 windowed AS (
     SELECT account_id,
            COUNT(*) AS frequency,
            SUM(value) AS monetary,
            FLOOR(EXTRACT(EPOCH FROM (%(as_of)s - MAX(occurred_at))) / %(day)s)::int AS recency_days
-    FROM accounts_event
-    WHERE name = ANY(%(names)s) AND value IS NOT NULL
-      AND occurred_at >= %(start)s AND occurred_at < %(as_of)s
+    FROM {purchases}
+    WHERE occurred_at >= %(start)s
     GROUP BY account_id
 ), counted AS (
     SELECT *,
@@ -100,6 +105,10 @@ windowed AS (
            (5 * m_k + n - 1) / n AS m_score
     FROM counted
 )"""
+# ``scored``: each account's window and its scores, from the events; and from the ``purchases``
+# of ``HISTORY_CTES``, for a statement that has them already.
+WINDOW_CTES = _WINDOW_RANKS.format(purchases=f"({_PURCHASES_BEFORE}) p")
+WINDOW_OF_PURCHASES_CTES = _WINDOW_RANKS.format(purchases="purchases")
 
 _WINDOW_SQL = f"""
 WITH {WINDOW_CTES}

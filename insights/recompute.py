@@ -182,6 +182,9 @@ def _upsert_sql() -> str:
 def store_figures_in_sql(*, now: dt.datetime, settings: ValueSettings) -> InsightsResult:
     """PostgreSQL: compute every account's figures, compare and upsert them in one statement."""
     with connection.cursor() as cursor:
+        # The purchases' sorts and every account's aggregates in memory, not in temporary files
+        # (10 GB of them at 1,000,000 accounts with the default 4 MB), as the health recompute.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(_upsert_sql(), {**figures_params(as_of=now, settings=settings), "now": now})
         accounts, buyers, segment_changes, written = cursor.fetchone()
     return InsightsResult(accounts, buyers, segment_changes, written)
