@@ -9,13 +9,14 @@ its number of queries does not depend on the number of accounts.
 
 import datetime as dt
 import json
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, F, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, NullIf
 from django.db.models.lookups import Exact
@@ -28,6 +29,8 @@ from accounts.shares import exceeds_share_of_active
 from health.band_entry import set_entries_from_history
 from health.metrics import METRICS, MetricCache, Reading, compute, streams
 from health.models import HealthScore, Override, Scorecard
+
+logger = logging.getLogger(__name__)
 
 ONE_DECIMAL = Decimal("0.1")
 HUNDREDTH = Decimal("0.01")
@@ -822,10 +825,11 @@ def run_recompute_step(
         if not acquired:
             return None
         now = now or timezone.now()
-        if not full:
-            return recompute_changed(now=now, also=also, changed=changed)
-        changes = recompute_health(now=now)
-    mark_history_all_visible()  # once committed: VACUUM cannot run in a transaction
+        changes = (
+            recompute_health(now=now) if full else recompute_changed(now=now, also=also, changed=changed)
+        )
+    if changes.full:  # a daily run, or an incremental one that rescored every account
+        mark_history_all_visible()  # once committed: VACUUM cannot run in a transaction
     return changes
 
 
@@ -838,12 +842,20 @@ def mark_history_all_visible() -> None:
     days to weeks of runs at 1,000,000 accounts. Until then each row read was a random read of
     the heap (a row holds its components: ~1 KB): ``score_dropped``'s peaks over 2.9 million
     rows took 12.8 s, and 3.8 s once marked. VACUUM reads only the pages not yet marked (the
-    run's). PostgreSQL only, and not inside a transaction (a caller's, or a test's).
+    run's). PostgreSQL only, and not inside a transaction (a caller's, a test's, autocommit off).
+
+    Best effort, after the scores are committed: it never fails the step. A table another session
+    holds (a manual VACUUM, ANALYZE or CREATE INDEX CONCURRENTLY) is skipped rather than waited
+    for, and any database error is logged; the next full run marks the pages.
     """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    if connection.vendor != "postgresql" or connection.in_atomic_block or not connection.get_autocommit():
         return
-    with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM {connection.ops.quote_name(HealthScore._meta.db_table)}")
+    table = connection.ops.quote_name(HealthScore._meta.db_table)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM (SKIP_LOCKED) {table}")
+    except DatabaseError:
+        logger.warning("VACUUM of the score history failed; the next full run retries", exc_info=True)
 
 
 def backfill_history(*, until: dt.datetime, days: int, every_days: int) -> list[dt.datetime]:
