@@ -87,14 +87,16 @@ def recompute_insights(*, now: dt.datetime) -> InsightsResult:
     each day, to move the recency and the time, took most of this step at 1,000,000 accounts.
     """
     settings = value_settings()
-    with transaction.atomic(savepoint=False):
-        if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
+        with transaction.atomic(savepoint=False):
             return store_figures_in_sql(now=now, settings=settings)
-        figures = account_figures(as_of=now, settings=settings)
-        result = InsightsResult(
-            accounts=len(figures), buyers=sum(f.history is not None for f in figures.values())
-        )
-        rows = [figure_row(pk, f) for pk, f in figures.items()]
+    # Computed before the write transaction, which SQLite holds as its one write lock.
+    figures = account_figures(as_of=now, settings=settings)
+    result = InsightsResult(
+        accounts=len(figures), buyers=sum(f.history is not None for f in figures.values())
+    )
+    rows = [figure_row(pk, f) for pk, f in figures.items()]
+    with transaction.atomic(savepoint=False):
         result.segment_changes, result.written = store_changed_in_python(rows, now=now)
     return result
 
