@@ -57,21 +57,22 @@ SELECT account_id,
             THEN round(monetary * 365 * gross_margin * lifetime / %(window_days)s, 2)
             WHEN purchases IS NOT NULL THEN 0 END AS clv,
        r_score, f_score, m_score,
-       CASE WHEN frequency IS NULL THEN CASE WHEN purchases IS NOT NULL THEN %(lost)s ELSE '' END
-            WHEN r_score >= 4 AND frequency = 1 THEN %(new)s
-            WHEN r_score >= 4 AND f_score >= 4 AND m_score >= 4 THEN %(champions)s
-            WHEN r_score <= 2 AND f_score >= 4 AND m_score >= 4 THEN %(cant_lose)s
-            WHEN r_score <= 2 AND (f_score >= 3 OR m_score >= 3) THEN %(at_risk)s
-            WHEN r_score = 2 THEN %(hibernating)s
-            WHEN r_score = 1 THEN %(lost)s
-            WHEN f_score >= 4 THEN %(loyal)s
-            ELSE %(potential_loyalists)s END AS rfm_segment,
+       CASE WHEN frequency IS NULL THEN CASE WHEN purchases IS NOT NULL THEN %(rfm_lost)s ELSE '' END
+            WHEN r_score >= 4 AND frequency = 1 THEN %(rfm_new)s
+            WHEN r_score >= 4 AND f_score >= 4 AND m_score >= 4 THEN %(rfm_champions)s
+            WHEN r_score <= 2 AND f_score >= 4 AND m_score >= 4 THEN %(rfm_cant_lose)s
+            WHEN r_score <= 2 AND (f_score >= 3 OR m_score >= 3) THEN %(rfm_at_risk)s
+            WHEN r_score = 2 THEN %(rfm_hibernating)s
+            WHEN r_score = 1 THEN %(rfm_lost)s
+            WHEN f_score >= 4 THEN %(rfm_loyal)s
+            ELSE %(rfm_potential_loyalists)s END AS rfm_segment,
        CASE WHEN purchases IS NULL THEN ''
-            WHEN %(as_of)s - last_at >= %(quiet)s THEN %(lapsed)s
-            WHEN returned_at IS NOT NULL AND %(as_of)s - returned_at < %(quiet)s THEN %(reactivated)s
-            WHEN purchases = 1 THEN %(first)s
-            WHEN purchases = 2 THEN %(repeat)s
-            ELSE %(regular)s END AS lifecycle
+            WHEN %(as_of)s - last_at >= %(quiet)s THEN %(lifecycle_lapsed)s
+            WHEN returned_at IS NOT NULL AND %(as_of)s - returned_at < %(quiet)s
+                THEN %(lifecycle_reactivated)s
+            WHEN purchases = 1 THEN %(lifecycle_new)s
+            WHEN purchases = 2 THEN %(lifecycle_repeat)s
+            ELSE %(lifecycle_regular)s END AS lifecycle
 FROM joined
 """
 
@@ -92,10 +93,6 @@ def figures_params(*, as_of: dt.datetime, settings: ValueSettings) -> dict:
         "churn_rates": [c.rate for c in churn.values()],
         "lifetimes": [c.lifetime_years for c in churn.values()],
         "no_churn_lifetime": expected_lifetime(None, settings.max_lifetime_years),
-        **{segment.name.lower(): segment.value for segment in RfmSegment},
-        "first": Lifecycle.NEW.value,
-        "repeat": Lifecycle.REPEAT.value,
-        "regular": Lifecycle.REGULAR.value,
-        "reactivated": Lifecycle.REACTIVATED.value,
-        "lapsed": Lifecycle.LAPSED.value,
+        **{f"rfm_{segment.name.lower()}": segment.value for segment in RfmSegment},
+        **{f"lifecycle_{segment.name.lower()}": segment.value for segment in Lifecycle},
     }
