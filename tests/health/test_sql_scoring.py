@@ -176,7 +176,25 @@ def every_metric_accounts():
     return rich, big, quiet, gone
 
 
-def test_the_recompute_stores_what_the_python_engine_computes_for_every_metric(every_metric_accounts):
+@pytest.fixture(params=["planned", "parallel"])
+def planner(request):
+    """As PostgreSQL plans it (serial for so few rows), or with parallel workers wherever it may.
+
+    The recompute scores into a temporary table by a ``CREATE TABLE AS`` so that large runs get
+    parallel workers: their rows must be the same.
+    """
+    if request.param == "parallel":
+        force = "debug_parallel_query" if connection.pg_version >= 160000 else "force_parallel_mode"
+        with connection.cursor() as cursor:
+            for setting in ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size"):
+                cursor.execute(f"SET {setting} = 0")  # undone with the test's transaction
+            cursor.execute(f"SET {force} = on")
+    return request.param
+
+
+def test_the_recompute_stores_what_the_python_engine_computes_for_every_metric(
+    every_metric_accounts, planner
+):
     rich, big, quiet, gone = every_metric_accounts
     changes = recompute_health(now=T)
 
