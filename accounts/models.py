@@ -56,6 +56,7 @@ class Account(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="owned_accounts",
+        db_index=False,  # account_owner_name_idx leads with the owner
     )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts")
     contract_start = models.DateField(null=True, blank=True)
@@ -64,7 +65,7 @@ class Account(models.Model):
     churned_at = models.DateField(null=True, blank=True)
     churn_reason = models.CharField(max_length=255, blank=True)
     # Current state, written by the journeys and health steps.
-    stage = models.CharField(max_length=64, blank=True, db_index=True)
+    stage = models.CharField(max_length=64, blank=True)
     health_score = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
     health_band = models.CharField(max_length=8, choices=Band.choices, null=True, blank=True)  # noqa: DJ001 - null means unscored
     # When the account entered its band: the time of the first score of its current run in that
@@ -82,6 +83,9 @@ class Account(models.Model):
             models.Index(fields=["renewal_date"], name="account_renewal_idx"),
             # My book: the accounts of an owner, by name.
             models.Index(fields=["owner", "name"], name="account_owner_name_idx"),
+            # The ``stage`` filter (equality). A ``db_index`` would add a second, pattern-ops
+            # index for LIKE on PostgreSQL, which nothing runs.
+            models.Index(fields=["stage"], name="account_stage_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(arr__gte=0), name="account_arr_not_negative"),

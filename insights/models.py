@@ -135,7 +135,7 @@ class AccountValue(models.Model):
     r_score = models.PositiveSmallIntegerField(null=True, blank=True)
     f_score = models.PositiveSmallIntegerField(null=True, blank=True)
     m_score = models.PositiveSmallIntegerField(null=True, blank=True)
-    rfm_segment = models.CharField(max_length=20, choices=RfmSegment.choices, blank=True, db_index=True)
+    rfm_segment = models.CharField(max_length=20, choices=RfmSegment.choices, blank=True)
     rfm_segment_since = models.DateTimeField(null=True, blank=True)
     previous_rfm_segment = models.CharField(max_length=20, choices=RfmSegment.choices, blank=True)
     lifecycle = models.CharField(max_length=12, choices=Lifecycle.choices, blank=True)
@@ -143,6 +143,11 @@ class AccountValue(models.Model):
     class Meta:
         ordering = ["account_id"]
         verbose_name = "account value"
+        indexes = [
+            # The segment filter (equality). A ``db_index`` would add a second, pattern-ops index
+            # for LIKE on PostgreSQL, which nothing runs, to every rewritten row.
+            models.Index(fields=["rfm_segment"], name="accountvalue_rfm_segment_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.account_id}: CLV {self.clv} {self.rfm_segment or '-'}"
