@@ -598,8 +598,8 @@ class _OrmWriter:
 def recompute_health(*, now: dt.datetime, accounts: QuerySet[Account] | None = None) -> HealthChanges:
     """Score every active account (of ``accounts``, default all) as of ``now``; keep the history.
 
-    Idempotent: a second run at the same ``now`` rewrites the same rows. On PostgreSQL one
-    statement scores, stores and updates every account (``health.sql_scoring``): no reading
+    Idempotent: a second run at the same ``now`` rewrites the same rows. On PostgreSQL two
+    statements score, then store and update every account (``health.sql_scoring``): no reading
     leaves the database. Elsewhere (SQLite) every metric is streamed by account id and merged
     here, and the rows are written in batches. Either way a handful of queries whatever the
     number of accounts, and memory does not grow with them.

@@ -1,11 +1,12 @@
-"""The recompute on PostgreSQL: one statement scores every account, no reading leaves the database.
+"""The recompute on PostgreSQL: two statements score every account, no reading leaves the database.
 
 Each metric's readings are a SQL relation (``metrics.relations``), joined to the accounts in
 scope once; each scorecard's measures then map them to points (a ``CASE`` for thresholds, a clamp
 for linear), weigh them over the measures with data and round, exactly as ``score_measures``
-does in Python (``tests/health/test_sql_scoring.py`` compares both on random readings). The
-same statement writes the history rows, updates the accounts whose score or band moved and
-returns those moves and the count per band. The few metrics computed in Python (the renewal date
+does in Python (``tests/health/test_sql_scoring.py`` compares both on random readings), into a
+temporary table (a ``CREATE TABLE AS``, which may get parallel workers). The second statement
+writes the history rows from it, updates the accounts whose score or band moved and returns
+those moves and the count per band. The few metrics computed in Python (the renewal date
 known at T, CLV, RFM) are streamed into temporary tables first.
 
 Numbers: PostgreSQL ``numeric`` is exact like ``Decimal``; ``ROUND`` rounds half away from zero

@@ -176,12 +176,16 @@ def every_metric_accounts():
     return rich, big, quiet, gone
 
 
+SCORING = "CREATE TEMPORARY TABLE health_run_scored ON COMMIT DROP AS "
+
+
 @pytest.fixture(params=["planned", "parallel"])
 def planner(request):
     """As PostgreSQL plans it (serial for so few rows), or with parallel workers wherever it may.
 
     The recompute scores into a temporary table by a ``CREATE TABLE AS`` so that large runs get
-    parallel workers: their rows must be the same.
+    parallel workers: their rows must be the same. Gives the plans of the scoring statements run
+    under it (``EXPLAIN`` of each, just before it runs).
     """
     if request.param == "parallel":
         force = "debug_parallel_query" if connection.pg_version >= 160000 else "force_parallel_mode"
@@ -189,13 +193,30 @@ def planner(request):
             for setting in ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size"):
                 cursor.execute(f"SET {setting} = 0")  # undone with the test's transaction
             cursor.execute(f"SET {force} = on")
-    return request.param
+    plans = []
+
+    def explain_scoring(execute, sql, params, many, context):
+        if sql.startswith(SCORING):
+            with context["connection"].cursor() as cursor:
+                cursor.execute("EXPLAIN " + sql.removeprefix(SCORING), params)
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain_scoring):
+        yield request.param, plans
+    if request.param == "parallel":  # the forced plans did use workers
+        assert plans and all("Gather" in plan for plan in plans)
 
 
+@pytest.mark.parametrize("scorecards", ["two", "one"])
 def test_the_recompute_stores_what_the_python_engine_computes_for_every_metric(
-    every_metric_accounts, planner
+    every_metric_accounts, planner, scorecards
 ):
+    """With two scorecards the readings are computed once for both; with one (the default) they
+    are inlined into its scoring."""
     rich, big, quiet, gone = every_metric_accounts
+    if scorecards == "one":
+        Scorecard.objects.filter(segment="Enterprise").update(status=Scorecard.Status.RETIRED)
     changes = recompute_health(now=T)
 
     active = list(Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).prefetch_related("measures"))
@@ -206,7 +227,8 @@ def test_the_recompute_stores_what_the_python_engine_computes_for_every_metric(
 
     stored = {h.account_id: h for h in HealthScore.objects.filter(computed_at=T).select_related("scorecard")}
     assert set(stored) == set(expected) and gone.pk not in stored
-    assert stored[big.pk].scorecard.segment == "Enterprise"  # " enterprise " matched, trimmed, any case
+    # " enterprise " matched, trimmed, any case; the default scorecard once that one is retired
+    assert stored[big.pk].scorecard.segment == ("Enterprise" if scorecards == "two" else "")
     for account_id, scored in expected.items():
         row = stored[account_id]
         assert row.score == scored.score
