@@ -226,8 +226,8 @@ def recompute_in_sql(
     Two statements: the first scores every account in scope into a temporary table, the second
     stores the rows, updates the accounts that moved and reports them. A statement that writes
     runs without parallel workers, while a ``CREATE TABLE AS`` may use them for its query: at 1M
-    accounts a daily recompute took 75.7-78.2 s against 83.6-103.3 s in one statement (back to back,
-    rolled back; docs/performance.md, ninth round).
+    accounts a daily recompute took 75.7-94.4 s against 83.6-123.3 s in one statement (back to
+    back, rolled back; docs/performance.md, ninth round).
     """
     pick = scorecard_picker(active)
     segments = set(scope.order_by().values_list("segment", flat=True).distinct())
