@@ -5,8 +5,10 @@ while the table is locked, and for a foreign key also drops its constraint and a
 checked over every row. On a table of a million accounts, or a busy outbox, that stalls the
 workers for the length of a ``migrate``. The migrations that only drop an index nothing reads
 (a pattern-ops ``_like`` twin, an owner index that ``(owner, name)`` already serves) state the
-model change with ``SeparateDatabaseAndState`` and run these statements instead. Index names are
-Django's, the same on every database: a hash of the table and column names.
+model change with ``SeparateDatabaseAndState`` and run these statements instead. The indexes they
+name are those Django created by ``CREATE INDEX``, named by a hash of the table and column names,
+the same on every database; a unique constraint created with its table is named by PostgreSQL
+instead, so ``playbooks.0005`` finds the outbox key's by introspection.
 """
 
 from collections.abc import Sequence
