@@ -49,6 +49,14 @@ def renamed_index(table: str, column: str, old: str, new: str) -> tuple[dict, di
     return rename(old, new), rename(new, old)
 
 
+def dropped_index(table: str, column: str, name: str) -> tuple[dict, dict]:
+    """``(forwards, backwards)`` statements dropping ``name``, a plain index on ``column``."""
+    return (
+        {vendor: [f'DROP INDEX "{name}"'] for vendor in (POSTGRESQL, "other")},
+        {vendor: [f'CREATE INDEX "{name}" ON "{table}" ("{column}")'] for vendor in (POSTGRESQL, "other")},
+    )
+
+
 def like_index(table: str, column: str, name: str) -> tuple[dict, dict]:
     """``(forwards, backwards)`` statements dropping ``name``, PostgreSQL's pattern-ops twin."""
     return (

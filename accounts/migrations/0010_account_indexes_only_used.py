@@ -7,18 +7,9 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from accounts.migration_ops import combined, like_index, renamed_index
+from accounts.migration_ops import combined, dropped_index, like_index, renamed_index
 
 TABLE = "accounts_account"
-OWNER_INDEX = {
-    "postgresql": ['DROP INDEX "accounts_account_owner_id_7b1fcbd0"'],
-    "other": ['DROP INDEX "accounts_account_owner_id_7b1fcbd0"'],
-}
-OWNER_INDEX_BACK = {
-    vendor: ['CREATE INDEX "accounts_account_owner_id_7b1fcbd0" ON "accounts_account" ("owner_id")']
-    for vendor in ("postgresql", "other")
-}
-
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -53,7 +44,7 @@ class Migration(migrations.Migration):
             ],
             database_operations=[
                 combined(
-                    (OWNER_INDEX, OWNER_INDEX_BACK),
+                    dropped_index(TABLE, "owner_id", "accounts_account_owner_id_7b1fcbd0"),
                     like_index(TABLE, "stage", "accounts_account_stage_4f34fdfd_like"),
                     renamed_index(TABLE, "stage", "accounts_account_stage_4f34fdfd", "account_stage_idx"),
                 )
