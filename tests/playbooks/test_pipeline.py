@@ -136,3 +136,70 @@ def test_an_edited_playbook_makes_the_next_incremental_step_look_at_every_accoun
     result = evaluate_playbooks(now=NOW + dt.timedelta(minutes=30), full=False)
 
     assert result.full and result.counts()["tasks_created"] == 1
+
+
+@pytest.mark.parametrize("cleared_from", ["the holding query", "every firing"])
+def test_cleared_tasks_close_the_same_from_the_holding_query_as_from_every_firing(
+    world, monkeypatch, cleared_from
+):
+    """Gone quiet: a task closes when its account logs in again or stops being eligible, and
+    only then; the quiet accounts keep theirs, untouched, and fire no second time."""
+    from accounts.ingestion import ingest_events
+
+    if cleared_from == "every firing":  # as a trigger without a holding query
+        monkeypatch.setattr("playbooks.pipeline.holding_accounts", lambda *args, **kwargs: None)
+    with time_machine.travel(NOW - dt.timedelta(days=40), tick=False):
+        step = TaskStepFactory(
+            playbook=PlaybookFactory(
+                trigger="inactivity",
+                trigger_params={"days": 21, "event": "login"},
+                close_tasks_when_cleared=True,
+            )
+        )
+        Playbook.objects.exclude(pk=step.playbook_id).update(active=False)  # the default ones
+        quiet, back, churned, busy = (
+            AccountFactory(owner=world.csm_a, contract_start=None) for _ in range(4)
+        )
+    logins = [(account, NOW - dt.timedelta(days=30)) for account in (quiet, back, churned)]
+    logins.append((busy, NOW - dt.timedelta(days=2)))
+    ingest_events(
+        raw_rows=[
+            {"account": account.external_id, "name": "login", "occurred_at": at.isoformat()}
+            for account, at in logins
+        ],
+        accounts=Account.objects.all(),
+        now=NOW,
+    )
+    first = evaluate_playbooks(now=NOW)
+    assert first.counts()["tasks_created"] == 3
+    opened = {task.account_id: task for task in Task.objects.filter(step=step)}
+    assert set(opened) == {quiet.pk, back.pk, churned.pk}
+
+    later = NOW + dt.timedelta(days=1)
+    ingest_events(
+        raw_rows=[
+            {
+                "account": back.external_id,
+                "name": "login",
+                "occurred_at": (later - dt.timedelta(hours=20)).isoformat(),
+            }
+        ],
+        accounts=Account.objects.all(),
+        now=later,
+    )
+    Account.objects.filter(pk=churned.pk).update(status=Account.Status.CHURNED)
+
+    second = evaluate_playbooks(now=later)
+
+    assert second.counts() | {"accounts": None} == first.counts() | {
+        "accounts": None,
+        "fired": 0,
+        "tasks_created": 0,
+        "tasks_closed": 2,
+        "alerts": 0,
+    }
+    statuses = dict(Task.objects.filter(step=step).values_list("account_id", "status"))
+    assert statuses == {quiet.pk: "open", back.pk: "cancelled", churned.pk: "cancelled"}
+    kept = Task.objects.get(pk=opened[quiet.pk].pk)
+    assert (kept.updated_at, kept.run_id) == (opened[quiet.pk].updated_at, opened[quiet.pk].run_id)
+    assert PlaybookRun.objects.filter(playbook=step.playbook).count() == 3
