@@ -123,7 +123,7 @@ class AlertAdmin(admin.ModelAdmin):
 
 @admin.register(EmailDelivery)
 class EmailDeliveryAdmin(admin.ModelAdmin):
-    list_display = ["subject", "to_email", "status", "attempts", "next_attempt_at", "sent_at"]
+    list_display = ["key", "subject", "to_email", "status", "attempts", "next_attempt_at", "sent_at"]
     list_filter = ["status"]
     search_fields = ["to_email", "subject", "key"]
     raw_id_fields = ["alert"]

@@ -36,6 +36,7 @@ from django.db import connection as db_connection
 from django.db.models import F, Q
 from django.utils import timezone
 
+from playbooks.emails import render_alert_emails
 from playbooks.models import EmailDelivery
 
 logger = logging.getLogger(__name__)
@@ -144,9 +145,10 @@ def _close_quietly(connection: BaseEmailBackend) -> None:
 
 
 def _mark_sent(row: EmailDelivery, now: dt.datetime) -> None:
-    # Whoever holds the row now, it went out: never send it again.
+    # Whoever holds the row now, it went out: never send it again. The subject is kept (an
+    # alert email's is rendered when sent) for the outbox's list in the admin.
     EmailDelivery.objects.filter(pk=row.pk).exclude(status=Status.SENT).update(
-        status=Status.SENT, sent_at=now, last_error=""
+        status=Status.SENT, sent_at=now, last_error="", subject=row.subject
     )
 
 
@@ -209,6 +211,11 @@ def deliver_due_emails(
     result = DeliveryResult(failed=exhausted)
     if not rows:
         return result
+    try:
+        render_alert_emails(rows)  # their rows hold the alert, not the email
+    except Exception:
+        _release(rows, now)  # a broken alert template: the next run tries them again
+        raise
     with _marks_without_flush_wait():
         _send_claimed(rows, result, now=now, lease=lease, connection=connection)
     return result

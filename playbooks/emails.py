@@ -1,6 +1,8 @@
 """Emails as outbox rows: render a subject / text / html triplet, write it once under its key.
 
 Nothing here talks to an SMTP server; ``playbooks.delivery`` sends what these functions wrote.
+An alert's email is the exception to "render, then write": its row holds the alert and the
+address, and the email is rendered from the alert when it is sent (``render_alert_emails``).
 Templates live in ``templates/emails/<name>_subject.txt``, ``<name>.txt`` and ``<name>.html``.
 """
 
@@ -10,20 +12,20 @@ import html
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
-from django.db.models import TextField
+from django.db import connection
+from django.db.models import Case, F, TextField, Value, When
 from django.db.models.functions import Cast
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
-from accounts.bulk import copy_insert, insert_rows
+from accounts.bulk import copy_insert
 from accounts.lookups import any_of
 from playbooks.models import Alert, EmailDelivery
 
 SUBJECT_MAX_LENGTH = EmailDelivery._meta.get_field("subject").max_length
-_Item = TypeVar("_Item")  # an outbox row to write: a model object or a plain tuple
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,11 @@ def queue_emails(*, deliveries: Sequence[EmailDelivery]) -> int:
     return len(fresh)
 
 
-def _new_keys(items: Sequence[_Item], *, key: Callable[[_Item], str]) -> list[_Item]:
+def _new_keys(items: Sequence[EmailDelivery], *, key: Callable[[EmailDelivery], str]) -> list[EmailDelivery]:
     """The first item of each key not yet in the outbox (one query for the keys already there)."""
     keys = {key(item) for item in items}
     existing = set(EmailDelivery.objects.filter(any_of("key", keys)).values_list("key", flat=True))
-    fresh: dict[str, _Item] = {}
+    fresh: dict[str, EmailDelivery] = {}
     for item in items:
         if key(item) not in existing:
             fresh.setdefault(key(item), item)
@@ -89,150 +91,8 @@ def reason_lines(reason: dict[str, Any]) -> list[tuple[str, str]]:
     return lines
 
 
-def _alert_address(alert: Alert) -> str:
-    if alert.recipient_id is not None:
-        return alert.recipient.email if alert.recipient.is_active else ""
-    return alert.email
-
-
-ALERT_EMAIL_CHUNK = 5000
-# Rendered emails kept for reuse within a chunk: every recipient of one firing gets the same one.
-RENDERED_KEPT = 1000
-
-
-def queue_alert_emails(*, alerts: Iterable[Alert], now: dt.datetime) -> int:
-    """Write one outbox row per alert (key ``alert:<id>``) to its recipient. Safe to run twice.
-
-    With the shipped alert templates (``lean_alert_templates``), the alerts are read as plain
-    rows, ``ALERT_EMAIL_CHUNK`` at a time (a day's alerts at 1,000,000 accounts are ~250,000,
-    each with its html), and rendered by ``render_alert_email``; otherwise every alert goes
-    through the templates as ``render_email`` renders them.
-    """
-    return queue_alert_emails_by_id(alert_ids=[alert.pk for alert in alerts], now=now)
-
-
-def queue_alert_emails_by_id(*, alert_ids: Iterable[int], now: dt.datetime) -> int:
-    """``queue_alert_emails`` for the alerts of these ids (the pipeline has the ids, not the rows)."""
-    alert_ids = sorted(alert_ids)
-    if not lean_alert_templates():
-        return _queue_rendered_alert_emails(alert_ids, now)
-    queued = 0
-    for start in range(0, len(alert_ids), ALERT_EMAIL_CHUNK):
-        queued += _queue_outbox_rows(_alert_outbox_rows(alert_ids[start : start + ALERT_EMAIL_CHUNK], now))
-    return queued
-
-
-def _alert_outbox_rows(alert_ids: Sequence[int], now: dt.datetime) -> list[tuple]:
-    """The outbox rows (``OUTBOX_FIELDS``) of these alerts, rendered without the template engine.
-
-    The alerts of one firing differ only by recipient (a team of ten gets ten): the email is
-    rendered once for their shared content, and their reason decoded once (read as text).
-    """
-    rows = (
-        Alert.objects.filter(any_of("pk", alert_ids))
-        .order_by("id")
-        .values_list(
-            "id",
-            "account_id",
-            "account__name",
-            "recipient_id",
-            "recipient__email",
-            "recipient__is_active",
-            "email",
-            "severity",
-            "title",
-            "body",
-            Cast("reason", output_field=TextField()),
-        )
-    )
-    base_url = settings.LIFELINE_BASE_URL
-    severity_labels: dict[str, str] = {}
-    rendered_by_content: dict[tuple, RenderedEmail] = {}
-    created_at = timezone.now()
-    outbox = []
-    for (
-        pk,
-        account_id,
-        name,
-        recipient_id,
-        user_email,
-        user_active,
-        email,
-        severity,
-        title,
-        body,
-        reason,
-    ) in rows:
-        address = (user_email if user_active else "") if recipient_id is not None else email
-        if not address:
-            continue  # a user without an address (or no longer active) still sees it in the app
-        content = (account_id, name, severity, title, body, reason)
-        rendered = rendered_by_content.get(content)
-        if rendered is None:
-            if severity not in severity_labels:
-                severity_labels[severity] = Alert(severity=severity).get_severity_display()
-            rendered = render_alert_email(
-                severity=severity,
-                severity_label=severity_labels[severity],
-                title=title,
-                body=body,
-                account_name=name,
-                account_url=account_url(account_id),
-                why=reason_lines(json.loads(reason) if reason else {}),
-                base_url=base_url,
-            )
-            if len(rendered_by_content) >= RENDERED_KEPT:
-                rendered_by_content.clear()
-            rendered_by_content[content] = rendered
-        outbox.append(
-            (
-                f"alert:{pk}",
-                pk,
-                address,
-                rendered.subject,
-                rendered.text,
-                rendered.html,
-                EmailDelivery.Status.PENDING.value,
-                0,
-                "",
-                now,
-                created_at,
-            )
-        )
-    return outbox
-
-
-def _queue_rendered_alert_emails(alert_ids: Sequence[int], now: dt.datetime) -> int:
-    """``queue_alert_emails`` through the templates, one alert (model instances) at a time."""
-    rows = Alert.objects.filter(any_of("pk", alert_ids)).select_related("account", "recipient").order_by("id")
-    deliveries = []
-    for alert in rows:
-        address = _alert_address(alert)
-        if not address:
-            continue  # a user without an address (or no longer active) still sees it in the app
-        email = render_email(
-            "alert",
-            {
-                "alert": alert,
-                "account": alert.account,
-                "account_url": account_url(alert.account_id),
-                "why": reason_lines(alert.reason),
-            },
-        )
-        deliveries.append(
-            EmailDelivery(
-                key=f"alert:{alert.pk}",
-                alert=alert,
-                to_email=address,
-                subject=email.subject,
-                text_body=email.text,
-                html_body=email.html,
-                next_attempt_at=now,
-            )
-        )
-    return queue_emails(deliveries=deliveries)
-
-
+ALERT_EMAIL_CHUNK = 50_000
+# What an alert's outbox row is written with (``_insert_alert_outbox_rows``), in this order.
 OUTBOX_FIELDS = [
     "key",
     "alert",
@@ -248,11 +108,123 @@ OUTBOX_FIELDS = [
 ]
 
 
-def _queue_outbox_rows(rows: Sequence[tuple]) -> int:
-    """``queue_emails`` for plain rows (``OUTBOX_FIELDS``, the key first): only the new keys."""
-    fresh = _new_keys(rows, key=lambda row: row[0])
-    insert_rows(EmailDelivery, OUTBOX_FIELDS, fresh, ignore_conflicts=True)
-    return len(fresh)
+def queue_alert_emails(*, alerts: Iterable[Alert], now: dt.datetime) -> int:
+    """Write one outbox row per alert with an address (key ``alert:<id>``). Safe to run twice.
+
+    The row holds the address and the alert, not the email: it is rendered from the alert when
+    sent (``render_alert_emails``). An alert's title, body and reason never change, so the email
+    is the same; a day's ~250,000 alerts at 1,000,000 accounts (a team of ten gets ten) then
+    write ~100 bytes each to the outbox instead of ~2 KB of text and html.
+    """
+    return queue_alert_emails_by_id(alert_ids=[alert.pk for alert in alerts], now=now)
+
+
+def queue_alert_emails_by_id(*, alert_ids: Iterable[int], now: dt.datetime) -> int:
+    """``queue_alert_emails`` for the alerts of these ids, as one ``INSERT … SELECT`` a chunk.
+
+    The address is the recipient's while the user is active, else none (they still see the
+    alert in the app), or the alert's own address. A key already in the outbox is left alone.
+    """
+    alert_ids = sorted(alert_ids)
+    queued = 0
+    for start in range(0, len(alert_ids), ALERT_EMAIL_CHUNK):
+        queued += _insert_alert_outbox_rows(alert_ids[start : start + ALERT_EMAIL_CHUNK], now)
+    return queued
+
+
+def _insert_alert_outbox_rows(alert_ids: Sequence[int], now: dt.datetime) -> int:
+    addressed = (
+        Alert.objects.filter(any_of("pk", alert_ids))
+        .annotate(
+            address=Case(
+                When(recipient__isnull=True, then=F("email")),
+                When(recipient__is_active=True, then=F("recipient__email")),
+                default=Value(""),
+            )
+        )
+        .exclude(address="")
+        .order_by("id")
+        .values("id", "address")
+    )
+    select_sql, select_params = addressed.query.sql_with_params()
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(EmailDelivery._meta.get_field(name).column) for name in OUTBOX_FIELDS)
+    sql = (
+        f"INSERT INTO {quote(EmailDelivery._meta.db_table)} ({columns})"
+        " SELECT 'alert:' || CAST(a.id AS TEXT), a.id, a.address, '', '', '', %s, 0, '', %s, %s"
+        # ``WHERE true``: SQLite would read ``ON CONFLICT`` as a join's ``ON`` without it.
+        f" FROM ({select_sql}) a WHERE true ON CONFLICT DO NOTHING"
+    )
+    at = connection.ops.adapt_datetimefield_value
+    params = [EmailDelivery.Status.PENDING.value, at(now), at(timezone.now()), *select_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def render_alert_emails(deliveries: Sequence[EmailDelivery]) -> None:
+    """Fill in the subject, text and html of the alert emails among ``deliveries`` (as claimed).
+
+    An alert email's outbox row holds no content (``queue_alert_emails``): it is rendered here,
+    from its alert, just before it is sent. With the shipped templates (``lean_alert_templates``)
+    by ``render_alert_email`` from plain rows, once for the recipients of one firing (their
+    alerts hold the same content); otherwise through the templates, as ``render_email`` does.
+    """
+    pending = [row for row in deliveries if row.alert_id is not None and not row.text_body]
+    if not pending:
+        return
+    ids = sorted({row.alert_id for row in pending})
+    rendered = _lean_alert_emails(ids) if lean_alert_templates() else _templated_alert_emails(ids)
+    for row in pending:
+        email = rendered[row.alert_id]
+        row.subject, row.text_body, row.html_body = email.subject, email.text, email.html
+
+
+def _lean_alert_emails(alert_ids: Sequence[int]) -> dict[int, RenderedEmail]:
+    rows = Alert.objects.filter(any_of("pk", alert_ids)).values_list(
+        "id",
+        "account_id",
+        "account__name",
+        "severity",
+        "title",
+        "body",
+        Cast("reason", output_field=TextField()),
+    )
+    base_url = settings.LIFELINE_BASE_URL
+    by_content: dict[tuple, RenderedEmail] = {}
+    rendered = {}
+    for pk, account_id, name, severity, title, body, reason in rows:
+        content = (account_id, name, severity, title, body, reason)
+        email = by_content.get(content)
+        if email is None:
+            email = by_content[content] = render_alert_email(
+                severity=severity,
+                severity_label=Alert(severity=severity).get_severity_display(),
+                title=title,
+                body=body,
+                account_name=name,
+                account_url=account_url(account_id),
+                why=reason_lines(json.loads(reason) if reason else {}),
+                base_url=base_url,
+            )
+        rendered[pk] = email
+    return rendered
+
+
+def _templated_alert_emails(alert_ids: Sequence[int]) -> dict[int, RenderedEmail]:
+    alerts = Alert.objects.filter(any_of("pk", alert_ids)).select_related("account", "recipient")
+    return {
+        alert.pk: render_email(
+            "alert",
+            {
+                "alert": alert,
+                "account": alert.account,
+                "account_url": account_url(alert.account_id),
+                "why": reason_lines(alert.reason),
+            },
+        )
+        for alert in alerts
+    }
 
 
 # The templates ``render_alert_email`` writes out, by the SHA-256 of their source: an edited or

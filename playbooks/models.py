@@ -258,6 +258,8 @@ class EmailDelivery(models.Model):
     key = models.CharField(max_length=200, help_text="What this email is; never twice.")
     alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.CASCADE, related_name="emails")
     to_email = models.EmailField()
+    # An alert's email is rendered from the alert when sent (``emails.render_alert_emails``):
+    # its row holds no text or html, and its subject once sent.
     subject = models.CharField(max_length=300)
     text_body = models.TextField()
     html_body = models.TextField(blank=True)

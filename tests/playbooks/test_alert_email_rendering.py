@@ -2,7 +2,8 @@
 
 ``render_alert_email`` writes out the shipped ``emails/alert*`` templates; these tests render
 many varied alerts both ways (odd names, titles, bodies and reasons, HTML-special characters)
-and compare the bytes, then the outbox rows each path writes.
+and compare the bytes, then the emails each path renders for queued outbox rows (an alert's
+email is rendered from the alert when it is sent).
 """
 
 import datetime as dt
@@ -11,15 +12,16 @@ import random
 import pytest
 from django.conf import settings as django_settings
 
-from accounts import bulk
 from accounts.models import Account
 from playbooks import emails
+from playbooks.delivery import deliver_due_emails
 from playbooks.emails import (
     account_url,
     lean_alert_templates,
     queue_alert_emails,
     reason_lines,
     render_alert_email,
+    render_alert_emails,
     render_email,
 )
 from playbooks.models import Alert, EmailDelivery, Step
@@ -117,66 +119,60 @@ def test_html_values_are_escaped():
     assert 'O\'Neil "&" <Co>' in email.text and email.subject == '[Critical] <b>Down</b> · O\'Neil "&" <Co>'
 
 
-def outbox_rows() -> list[tuple]:
-    return list(
-        EmailDelivery.objects.order_by("key").values_list(
-            "key",
-            "alert_id",
-            "to_email",
-            "subject",
-            "text_body",
-            "html_body",
-            "status",
-            "attempts",
-            "last_error",
-            "next_attempt_at",
-            "sent_at",
-        )
-    )
+def rendered_outbox() -> list[tuple]:
+    """The outbox rows as they are sent: each alert email rendered from its alert."""
+    rows = list(EmailDelivery.objects.order_by("key"))
+    assert all((row.subject, row.text_body, row.html_body) == ("", "", "") for row in rows)
+    render_alert_emails(rows)
+    return [
+        (row.key, row.alert_id, row.to_email, row.subject, row.text_body, row.html_body, row.status)
+        for row in rows
+    ]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("copy_from", [0, 10_000], ids=["copy", "values"])
-def test_the_lean_path_writes_the_rows_the_templates_write(monkeypatch, copy_from):
-    monkeypatch.setattr(bulk, "COPY_FROM_ROWS", copy_from)
+def test_the_lean_path_renders_what_the_templates_render_for_the_queued_alerts(monkeypatch):
     active, inactive, no_address = (
         UserFactory(),
         UserFactory(is_active=False),
         UserFactory(email=""),
     )
-    alerts = []
+    alerts, addressed = [], {}
     for i, template in enumerate(varied_alerts(120, seed=11)):
         account = AccountFactory(name=template.account.name[:200])
         recipient = [active, inactive, no_address, None][i % 4]
-        alerts.append(
-            Alert.objects.create(
-                account=account,
-                recipient=recipient,
-                email="" if recipient else ["ops@customer.example", ""][i % 8 // 4],
-                recipient_key=f"k{i}",
-                kind="band_entered",
-                title=template.title[:300],
-                body=template.body,
-                severity=template.severity,
-                reason=template.reason,
-            )
+        alert = Alert.objects.create(
+            account=account,
+            recipient=recipient,
+            email="" if recipient else ["ops@customer.example", ""][i % 8 // 4],
+            recipient_key=f"k{i}",
+            kind="band_entered",
+            title=template.title[:300],
+            body=template.body,
+            severity=template.severity,
+            reason=template.reason,
         )
+        alerts.append(alert)
+        address = (recipient.email if recipient.is_active else "") if recipient else alert.email
+        if address:
+            addressed[f"alert:{alert.pk}"] = address
 
-    lean_count = queue_alert_emails(alerts=alerts, now=NOW)
-    lean_rows = outbox_rows()
-    EmailDelivery.objects.all().delete()
+    assert queue_alert_emails(alerts=alerts, now=NOW) == len(addressed) > 40
+    assert queue_alert_emails(alerts=alerts, now=NOW) == 0  # queued once
+    assert dict(EmailDelivery.objects.values_list("key", "to_email")) == addressed
+    assert set(EmailDelivery.objects.values_list("status", "attempts", "next_attempt_at")) == {
+        ("pending", 0, NOW)
+    }
+    lean = rendered_outbox()
     monkeypatch.setattr(emails, "lean_alert_templates", lambda: False)
-    rendered_count = queue_alert_emails(alerts=alerts, now=NOW)
 
-    assert lean_count == rendered_count == len(lean_rows) > 40
-    assert lean_rows == outbox_rows()
+    assert lean == rendered_outbox()
 
 
 @pytest.mark.django_db
 def test_the_alerts_of_one_firing_share_a_rendering_and_only_equal_content_does(monkeypatch):
-    """Several recipients per firing, in chunks: each email is the one its own alert renders."""
+    """Several recipients per firing, queued in chunks: each email is the one its own alert renders."""
     monkeypatch.setattr(emails, "ALERT_EMAIL_CHUNK", 7)
-    monkeypatch.setattr(emails, "RENDERED_KEPT", 3)
     recipients = [UserFactory() for _ in range(4)]
     twins = [AccountFactory(name="Same name"), AccountFactory(name="Same name")]
     alerts = []
@@ -196,20 +192,18 @@ def test_the_alerts_of_one_firing_share_a_rendering_and_only_equal_content_does(
             )
 
     assert queue_alert_emails(alerts=alerts, now=NOW) == 16
-    lean_rows = outbox_rows()
-    EmailDelivery.objects.all().delete()
+    lean = rendered_outbox()
     monkeypatch.setattr(emails, "lean_alert_templates", lambda: False)
-    queue_alert_emails(alerts=alerts, now=NOW)
 
-    assert lean_rows == outbox_rows()
-    bodies = {row[1]: row[4] for row in lean_rows}  # alert id: text
+    assert lean == rendered_outbox()
+    bodies = {row[1]: row[4] for row in lean}  # alert id: text
     assert len(set(bodies.values())) == 3  # the scores differ, and so do the two accounts' links
     assert "Score: 32" in bodies[alerts[4].pk] and "Score: 31" in bodies[alerts[0].pk]
     assert bodies[alerts[0].pk] != bodies[alerts[8].pk]  # same name and reason, another account
 
 
 @pytest.mark.django_db
-def test_an_overriding_template_is_rendered_as_written(settings, tmp_path):
+def test_an_overriding_template_is_rendered_as_written(settings, tmp_path, smtp_server):
     (tmp_path / "emails").mkdir()
     (tmp_path / "emails" / "alert_subject.txt").write_text("Custom: {{ alert.title }} ({{ alert.kind }})")
     engine = settings.TEMPLATES[0]
@@ -226,4 +220,7 @@ def test_an_overriding_template_is_rendered_as_written(settings, tmp_path):
 
     assert not lean_alert_templates()
     assert queue_alert_emails(alerts=[alert], now=NOW) == 1
-    assert EmailDelivery.objects.get().subject == "Custom: Turned red (band_entered)"
+    assert deliver_due_emails(now=NOW).sent == 1
+
+    assert smtp_server.messages[0].subject == "Custom: Turned red (band_entered)"
+    assert EmailDelivery.objects.get().subject == "Custom: Turned red (band_entered)"  # kept once sent
