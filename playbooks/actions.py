@@ -13,7 +13,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
 from django.template import Context, Template, TemplateSyntaxError
 from django.template.base import TextNode, VariableNode
 from django.template.defaulttags import AutoEscapeControlNode
@@ -190,25 +189,6 @@ def _close_cleared_tasks(
     )
 
 
-def _close_tasks_not_holding(
-    playbook: Playbook, holding: QuerySet[Account], now: dt.datetime, scope: Collection[int] | None = None
-) -> int:
-    """``_close_cleared_tasks`` with the accounts where the condition holds as a query.
-
-    Each open task's account is probed in the database, so a trigger holding on a quarter of a
-    million accounts (``inactivity`` at 1M) does not send them all to Python. The tasks are
-    found by a ``SELECT`` (PostgreSQL may give it parallel workers, an ``UPDATE`` none), then
-    cancelled by id.
-    """
-    open_tasks = Task.objects.filter(playbook=playbook, status=Task.Status.OPEN)
-    if scope is not None:
-        open_tasks = open_tasks.filter(any_of("account_id", sorted(scope)))
-    cleared = open_tasks.exclude(Exists(holding.filter(pk=OuterRef("account_id")))).order_by()
-    return Task.objects.filter(
-        any_of("pk", list(cleared.values_list("pk", flat=True))), status=Task.Status.OPEN
-    ).update(status=Task.Status.CANCELLED, completed_at=now, updated_at=now)
-
-
 def template_context(account: Account, playbook: Playbook, run: PlaybookRun) -> dict[str, Any]:
     return {
         "account": account,
@@ -368,24 +348,16 @@ def fire_playbook(
     now: dt.datetime,
     scope: Collection[int] | None = None,
     account_cache: dict[int, Account] | None = None,
-    holding: QuerySet[Account] | None = None,
 ) -> PlaybookOutcome:
     """Act on a playbook's firings: once per occurrence, honouring the cooldown. Safe to run twice.
 
     ``scope``: the accounts the firings were evaluated over (None: every account), the only
     ones whose tasks may be closed as cleared. ``account_cache``: accounts already loaded by the
-    caller's other playbooks (id → Account), completed with those this one needs. ``holding``:
-    the accounts where the condition holds, as a query (``triggers.holding_accounts``); given,
-    the cleared tasks are found from it and ``firings`` may be only the new occurrences;
-    otherwise from ``firings``, which must then be every one.
+    caller's other playbooks (id → Account), completed with those this one needs.
     """
     outcome = PlaybookOutcome(playbook_id=playbook.pk)
     if playbook.close_tasks_when_cleared:
-        if holding is not None:
-            outcome.tasks_closed = _close_tasks_not_holding(playbook, holding, now, scope)
-        else:
-            holders = {f.account_id for f in firings}
-            outcome.tasks_closed = _close_cleared_tasks(playbook, holders, now, scope)
+        outcome.tasks_closed = _close_cleared_tasks(playbook, {f.account_id for f in firings}, now, scope)
     runs = _record_new_runs(playbook, without_cooldown(playbook, firings, now), now)
     outcome.fired = len(runs)
     if not runs:

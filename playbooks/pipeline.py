@@ -19,7 +19,7 @@ from accounts.steps import recorded
 from playbooks.actions import PlaybookOutcome, fire_playbook
 from playbooks.emails import queue_alert_emails_by_id
 from playbooks.models import Evaluation, Playbook
-from playbooks.triggers import TriggerConfigError, evaluate_trigger, holding_accounts
+from playbooks.triggers import TriggerConfigError, evaluate_trigger
 
 if TYPE_CHECKING:
     from health.scoring import ChangedSince
@@ -105,24 +105,17 @@ def evaluate_playbooks(
     account_cache: dict[int, Account] = {}  # the accounts the templates see, loaded once for all playbooks
     for playbook in Playbook.objects.filter(active=True).prefetch_related("steps").order_by("id"):
         try:
-            # Closing cleared tasks needs every account where the condition holds: as a query
-            # when the trigger has one, else every firing. Otherwise only the occurrences not
-            # fired yet matter.
-            closes = playbook.close_tasks_when_cleared
-            holding = holding_accounts(playbook, now=now, scope=scope) if closes else None
-            only_new = holding is not None or not closes
-            firings = evaluate_trigger(playbook, now=now, scope=scope, only_new=only_new)
+            # Closing cleared tasks needs every account where the condition holds; otherwise
+            # only the occurrences not fired yet matter.
+            firings = evaluate_trigger(
+                playbook, now=now, scope=scope, only_new=not playbook.close_tasks_when_cleared
+            )
         except TriggerConfigError as exc:
             logger.warning("playbook %s skipped: %s", playbook.pk, exc)
             result.errors[playbook.name] = str(exc)
             continue
         outcome = fire_playbook(
-            playbook=playbook,
-            firings=firings,
-            now=now,
-            scope=scope,
-            account_cache=account_cache,
-            holding=holding,
+            playbook=playbook, firings=firings, now=now, scope=scope, account_cache=account_cache
         )
         if outcome.alert_ids:
             # Only their ids: the emails' query reads what they show.

@@ -198,7 +198,7 @@ def renewal_within(
     """Renewal date within N days (once per renewal date)."""
     days = _param(playbook, "days")
     today = _today(now)
-    rows = _renewing(playbook, accounts, now)
+    rows = accounts.filter(renewal_date__gte=today, renewal_date__lte=today + dt.timedelta(days=days))
     if only_new:
         rows = _unfired(playbook, rows, Concat(Value(f"renewal:{days}:"), _text("renewal_date")))
     return [
@@ -209,12 +209,6 @@ def renewal_within(
         )
         for pk, renewal in rows.values_list("pk", "renewal_date")
     ]
-
-
-def _renewing(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> QuerySet[Account]:
-    today = _today(now)
-    until = today + dt.timedelta(days=_param(playbook, "days"))
-    return accounts.filter(renewal_date__gte=today, renewal_date__lte=until)
 
 
 def nps_detractor(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
@@ -240,7 +234,22 @@ def inactivity(
     """No ``event`` (any event if unset) for N days; once per quiet spell (its last active day)."""
     days = _param(playbook, "days")
     event = (playbook.trigger_params or {}).get("event") or None
-    rows = _quiet(playbook, accounts, now)
+    today = _today(now)
+    quiet_since = today - dt.timedelta(days=days)
+    rollup = EventDaily.objects.filter(account=OuterRef("pk"), day__lt=today)
+    if event:
+        rollup = rollup.filter(name=event)
+    last_day = Subquery(rollup.order_by("-day").values("day")[:1])
+    # Quiet: no active day in ``[quiet_since, today)``; the last active day is then looked up for
+    # the quiet accounts only. At 1M accounts PostgreSQL runs the ``NOT EXISTS`` as a parallel
+    # anti-join of index-only probes: 6.3 to 6.4 s against 8.4 to 20.7 s (warm, cold) for the last day
+    # of every account compared with ``quiet_since``, with the same 253,706 firings.
+    rows = (
+        accounts.filter(~Exists(rollup.filter(day__gte=quiet_since)))
+        # Accounts too young to have been quiet that long are left alone.
+        .filter(Q(contract_start__isnull=True) | Q(contract_start__lte=quiet_since))
+        .annotate(last_active=last_day)
+    )
     if only_new:
         key = Concat(Value(f"inactive:{event or '*'}:"), Coalesce(_text("last_active"), Value("never")))
         rows = _unfired(playbook, rows, key)
@@ -255,27 +264,6 @@ def inactivity(
     ]
 
 
-def _quiet(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> QuerySet[Account]:
-    """The accounts without ``event`` (any) in the last N days, with their ``last_active`` day."""
-    event = (playbook.trigger_params or {}).get("event") or None
-    today = _today(now)
-    quiet_since = today - dt.timedelta(days=_param(playbook, "days"))
-    rollup = EventDaily.objects.filter(account=OuterRef("pk"), day__lt=today)
-    if event:
-        rollup = rollup.filter(name=event)
-    last_day = Subquery(rollup.order_by("-day").values("day")[:1])
-    # Quiet: no active day in ``[quiet_since, today)``; the last active day is then looked up for
-    # the quiet accounts only. At 1M accounts PostgreSQL runs the ``NOT EXISTS`` as a parallel
-    # anti-join of index-only probes: 6.3 to 6.4 s against 8.4 to 20.7 s (warm, cold) for the last day
-    # of every account compared with ``quiet_since``, with the same 253,706 firings.
-    return (
-        accounts.filter(~Exists(rollup.filter(day__gte=quiet_since)))
-        # Accounts too young to have been quiet that long are left alone.
-        .filter(Q(contract_start__isnull=True) | Q(contract_start__lte=quiet_since))
-        .annotate(last_active=last_day)
-    )
-
-
 def recurring_review(
     playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime, *, only_new: bool = False
 ) -> list[Firing]:
@@ -285,27 +273,22 @@ def recurring_review(
     each account's review at its next anniversary rather than all of them today.
     """
     days = _param(playbook, "days")
-    rows = _in_review_period(playbook, accounts, now)
-    if only_new:
-        rows = _unfired(playbook, rows, Concat(Value(f"review:{days}:"), _text("period")))
-    return [
-        Firing(pk, f"review:{days}:{period}", {"period": period, "every_days": days})
-        for pk, period in rows.values_list("pk", "period")
-    ]
-
-
-def _in_review_period(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> QuerySet[Account]:
-    """The accounts in a review ``period`` (annotated) that began after the playbook's activation."""
-    days = _param(playbook, "days")
+    today = _today(now)
     anchor = Coalesce("contract_start", _utc_date("created_at"))
-    elapsed = DaysBetween(Value(_today(now)), anchor)
-    return (
+    elapsed = DaysBetween(Value(today), anchor)
+    rows = (
         accounts.annotate(period=_days(elapsed, days))
         .alias(period_start=ExpressionWrapper(F("period") * Value(days), output_field=IntegerField()))
         # At least one whole period, and the current one began on or after the activation day
         # (both in days from the anchor).
         .filter(period__gte=1, period_start__gte=DaysBetween(Value(_today(playbook.active_since)), anchor))
     )
+    if only_new:
+        rows = _unfired(playbook, rows, Concat(Value(f"review:{days}:"), _text("period")))
+    return [
+        Firing(pk, f"review:{days}:{period}", {"period": period, "every_days": days})
+        for pk, period in rows.values_list("pk", "period")
+    ]
 
 
 def task_overdue(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
@@ -331,31 +314,17 @@ def expansion_signal(
 ) -> list[Firing]:
     """Green band and ``event`` usage up by ``percent`` over ``days`` vs the ``days`` before."""
     days = _param(playbook, "days", default=30)
-    period = _today(now).toordinal() // days
-    if only_new:  # one key per period for every account: leave out those fired in this one first
-        accounts = _unfired(playbook, accounts, Value(f"expansion:{days}:{period}"))
-    rows = _expanding(playbook, accounts, now).values_list("pk", "now_count", "before_count")
-    return [
-        Firing(
-            pk,
-            f"expansion:{days}:{period}",
-            {"usage_now": n, "usage_before": b, "growth_percent": round(100 * (n - b) / b, 1)},
-        )
-        for pk, n, b in rows
-    ]
-
-
-def _expanding(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> QuerySet[Account]:
-    """The green accounts whose usage grew enough, with ``now_count`` and ``before_count``."""
-    days = _param(playbook, "days", default=30)
     percent = _param(playbook, "percent", float, default=25)
     event = (playbook.trigger_params or {}).get("event") or None
     today = _today(now)
     start, middle = today - dt.timedelta(days=2 * days), today - dt.timedelta(days=days)
     in_event = Q(event_days__name=event) if event else Q()
-    return (
-        accounts.filter(health_band=Account.Band.GREEN)
-        .annotate(
+    period = today.toordinal() // days
+    green = accounts.filter(health_band=Account.Band.GREEN)
+    if only_new:  # one key per period for every account: leave out those fired in this one first
+        green = _unfired(playbook, green, Value(f"expansion:{days}:{period}"))
+    rows = (
+        green.annotate(
             now_count=Coalesce(
                 _events_counted(in_event & Q(event_days__day__gte=middle, event_days__day__lt=today)),
                 Value(0),
@@ -368,7 +337,16 @@ def _expanding(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime
             ),
         )
         .filter(before_count__gt=0, now_count__gte=F("before_count") * (1 + percent / 100))
+        .values_list("pk", "now_count", "before_count")
     )
+    return [
+        Firing(
+            pk,
+            f"expansion:{days}:{period}",
+            {"usage_now": n, "usage_before": b, "growth_percent": round(100 * (n - b) / b, 1)},
+        )
+        for pk, n, b in rows
+    ]
 
 
 def no_survey_in(
@@ -380,7 +358,18 @@ def no_survey_in(
     each period; an answer starts a new count.
     """
     days = _param(playbook, "days")
-    rows = _unsurveyed(playbook, accounts, now)
+    answers = SurveyResponse.objects.filter(
+        account=OuterRef("pk"), kind=SurveyResponse.Kind.NPS, responded_at__lt=now
+    )
+    last_answer = Subquery(answers.order_by("-responded_at").values("responded_at")[:1])
+    anchor = Coalesce(_utc_date("last_answer"), "contract_start", _utc_date("created_at"))
+    rows = (
+        # "The last answer is older than ``days``, or there is none" as one probe per account.
+        accounts.exclude(Exists(answers.filter(responded_at__gt=now - dt.timedelta(days=days))))
+        .annotate(last_answer=last_answer)
+        .annotate(anchor=anchor, period=_days(DaysBetween(Value(_today(now)), anchor), days))
+        .filter(period__gte=1)
+    )
     if only_new:
         key = Concat(Value(f"nps-due:{days}:"), _text("anchor"), Value(":"), _text("period"))
         rows = _unfired(playbook, rows, key)
@@ -392,23 +381,6 @@ def no_survey_in(
         )
         for pk, last, anchor, period in rows.values_list("pk", "last_answer", "anchor", "period")
     ]
-
-
-def _unsurveyed(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> QuerySet[Account]:
-    """The accounts without an NPS answer for N days: ``last_answer``, ``anchor`` and ``period``."""
-    days = _param(playbook, "days")
-    answers = SurveyResponse.objects.filter(
-        account=OuterRef("pk"), kind=SurveyResponse.Kind.NPS, responded_at__lt=now
-    )
-    last_answer = Subquery(answers.order_by("-responded_at").values("responded_at")[:1])
-    anchor = Coalesce(_utc_date("last_answer"), "contract_start", _utc_date("created_at"))
-    return (
-        # "The last answer is older than ``days``, or there is none" as one probe per account.
-        accounts.exclude(Exists(answers.filter(responded_at__gt=now - dt.timedelta(days=days))))
-        .annotate(last_answer=last_answer)
-        .annotate(anchor=anchor, period=_days(DaysBetween(Value(_today(now)), anchor), days))
-        .filter(period__gte=1)
-    )
 
 
 def segment_entered(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
@@ -453,7 +425,9 @@ def band_entered(
     firing of an earlier entry is older than the account's leaving that band).
     """
     band = _param(playbook, "band", str)
-    rows = _in_band(playbook, accounts, now)
+    rows = accounts.filter(
+        health_band=band, health_band_since__gte=playbook.active_since, health_band_since__lte=now
+    )
     if only_new:
         fired = PlaybookRun.objects.filter(
             playbook=playbook,
@@ -474,14 +448,6 @@ def band_entered(
         )
         for pk, entered, score in rows.values_list("pk", "health_band_since", "health_score")
     ]
-
-
-def _in_band(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> QuerySet[Account]:
-    return accounts.filter(
-        health_band=_param(playbook, "band", str),
-        health_band_since__gte=playbook.active_since,
-        health_band_since__lte=now,
-    )
 
 
 def score_dropped(playbook: Playbook, accounts: QuerySet[Account], now: dt.datetime) -> list[Firing]:
@@ -619,33 +585,18 @@ TRIGGERS: dict[str, Callable[[Playbook, QuerySet[Account], dt.datetime], list[Fi
 }
 
 
-# Triggers that fire at most once per account, from a query of the accounts where their
-# condition holds (here): they can leave out, in SQL, the occurrences already fired
-# (``only_new``: most of a daily run's firings are the same as the day before), and their
-# cleared tasks are found from the query, without every firing (``holding_accounts``).
-HOLDING: dict[str, Callable[[Playbook, QuerySet[Account], dt.datetime], QuerySet[Account]]] = {
-    Trigger.RENEWAL_WITHIN: _renewing,
-    Trigger.INACTIVITY: _quiet,
-    Trigger.RECURRING_REVIEW: _in_review_period,
-    Trigger.EXPANSION_SIGNAL: _expanding,
-    Trigger.NO_SURVEY_IN: _unsurveyed,
-    Trigger.BAND_ENTERED: _in_band,
-}
-EXCLUDE_FIRED_IN_SQL = frozenset(HOLDING)
-
-
-def holding_accounts(
-    playbook: Playbook, *, now: dt.datetime, scope: Collection[int] | None = None
-) -> QuerySet[Account] | None:
-    """The eligible accounts where the playbook's condition holds now, as a query (not run).
-
-    None for a trigger without one (``HOLDING``): its cleared tasks are then found from every
-    firing. ``scope`` as for ``evaluate_trigger``.
-    """
-    holding = HOLDING.get(playbook.trigger)
-    if holding is None:
-        return None
-    return holding(playbook, eligible_accounts(playbook, scope), now)
+# Triggers that fire at most once per account and can leave out, in SQL, the occurrences already
+# fired (``only_new``): most of a daily run's firings are the same as the day before.
+EXCLUDE_FIRED_IN_SQL = frozenset(
+    {
+        Trigger.RENEWAL_WITHIN,
+        Trigger.INACTIVITY,
+        Trigger.RECURRING_REVIEW,
+        Trigger.EXPANSION_SIGNAL,
+        Trigger.NO_SURVEY_IN,
+        Trigger.BAND_ENTERED,
+    }
+)
 
 
 def evaluate_trigger(
@@ -656,7 +607,7 @@ def evaluate_trigger(
     ``scope`` limits it to those accounts (None: every account). ``only_new``: the caller only
     acts on occurrences not fired yet, so a trigger may leave out those it already fired
     (``EXCLUDE_FIRED_IN_SQL``); without it every account where the condition holds is returned,
-    which closing cleared tasks needs when the trigger has no ``holding_accounts`` query.
+    which closing cleared tasks needs.
     """
     trigger = TRIGGERS.get(playbook.trigger)
     if trigger is None:

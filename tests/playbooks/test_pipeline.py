@@ -138,16 +138,11 @@ def test_an_edited_playbook_makes_the_next_incremental_step_look_at_every_accoun
     assert result.full and result.counts()["tasks_created"] == 1
 
 
-@pytest.mark.parametrize("cleared_from", ["the holding query", "every firing"])
-def test_cleared_tasks_close_the_same_from_the_holding_query_as_from_every_firing(
-    world, monkeypatch, cleared_from
-):
+def test_cleared_tasks_close_and_the_quiet_keep_theirs(world):
     """Gone quiet: a task closes when its account logs in again or stops being eligible, and
     only then; the quiet accounts keep theirs, untouched, and fire no second time."""
     from accounts.ingestion import ingest_events
 
-    if cleared_from == "every firing":  # as a trigger without a holding query
-        monkeypatch.setattr("playbooks.pipeline.holding_accounts", lambda *args, **kwargs: None)
     with time_machine.travel(NOW - dt.timedelta(days=40), tick=False):
         step = TaskStepFactory(
             playbook=PlaybookFactory(
