@@ -159,10 +159,16 @@ def _mark_failed_attempt(row: EmailDelivery, exc: Exception, now: dt.datetime) -
     # Only if this claim still holds the row (same attempt): a worker that overran its lease
     # must not undo a newer claim.
     mine = EmailDelivery.objects.filter(pk=row.pk, status=Status.SENDING, attempts=row.attempts)
+    # The subject is kept as for a sent row (an alert email's is rendered when sent, if it was).
     if give_up:
-        mine.update(status=Status.FAILED, last_error=error)
+        mine.update(status=Status.FAILED, last_error=error, subject=row.subject)
     else:
-        mine.update(status=Status.PENDING, next_attempt_at=now + backoff(row.attempts), last_error=error)
+        mine.update(
+            status=Status.PENDING,
+            next_attempt_at=now + backoff(row.attempts),
+            last_error=error,
+            subject=row.subject,
+        )
     return give_up
 
 
@@ -211,11 +217,20 @@ def deliver_due_emails(
     result = DeliveryResult(failed=exhausted)
     if not rows:
         return result
-    try:
-        render_alert_emails(rows)  # their rows hold the alert, not the email
-    except Exception:
-        _release(rows, now)  # a broken alert template: the next run tries them again
-        raise
+    # An alert email's row holds the alert, not the email. One that cannot be rendered counts as
+    # a failed attempt (its error kept), as a refused send would; the rest of the batch goes on.
+    unrendered = render_alert_emails(rows)
+    for row in rows:
+        error = unrendered.get(row.pk)
+        if error is None:
+            continue  # rendered (or its alert was deleted, and its outbox row with it)
+        if _mark_failed_attempt(row, error, now):
+            result.failed += 1
+            logger.warning("Email %s failed for good: %s", row.key, error)
+        else:
+            result.retried += 1
+            logger.info("Email %s will be retried: %s", row.key, error)
+    rows = [row for row in rows if row.pk not in unrendered]
     with _marks_without_flush_wait():
         _send_claimed(rows, result, now=now, lease=lease, connection=connection)
     return result

@@ -162,25 +162,44 @@ def _insert_alert_outbox_rows(alert_ids: Sequence[int], now: dt.datetime) -> int
         return cursor.rowcount
 
 
-def render_alert_emails(deliveries: Sequence[EmailDelivery]) -> None:
+def render_alert_emails(deliveries: Sequence[EmailDelivery]) -> dict[int, Exception | None]:
     """Fill in the subject, text and html of the alert emails among ``deliveries`` (as claimed).
 
     An alert email's outbox row holds no content (``queue_alert_emails``): it is rendered here,
     from its alert, just before it is sent. With the shipped templates (``lean_alert_templates``)
     by ``render_alert_email`` from plain rows, once for the recipients of one firing (their
     alerts hold the same content); otherwise through the templates, as ``render_email`` does.
+    Rows with content (digests, rows queued with it) are left as they are.
+
+    Gives the rows left without content, by id: the error rendering raised (an overriding
+    template that fails), or None when the alert is gone (its outbox row went with it).
     """
     pending = [row for row in deliveries if row.alert_id is not None and not row.text_body]
     if not pending:
-        return
+        return {}
     ids = sorted({row.alert_id for row in pending})
     rendered = _lean_alert_emails(ids) if lean_alert_templates() else _templated_alert_emails(ids)
+    unrendered: dict[int, Exception | None] = {}
     for row in pending:
-        email = rendered[row.alert_id]
-        row.subject, row.text_body, row.html_body = email.subject, email.text, email.html
+        email = rendered.get(row.alert_id)
+        if isinstance(email, RenderedEmail):
+            row.subject, row.text_body, row.html_body = email.subject, email.text, email.html
+        else:
+            unrendered[row.pk] = email
+    return unrendered
 
 
-def _lean_alert_emails(alert_ids: Sequence[int]) -> dict[int, RenderedEmail]:
+def _rendered_or_error(
+    render: Callable[..., RenderedEmail], *args: Any, **kwargs: Any
+) -> RenderedEmail | Exception:
+    """One alert's email, or what rendering it raised: one bad alert must not hold back the batch."""
+    try:
+        return render(*args, **kwargs)
+    except Exception as exc:  # reported on the alert's outbox row (``last_error``)
+        return exc
+
+
+def _lean_alert_emails(alert_ids: Sequence[int]) -> dict[int, RenderedEmail | Exception]:
     rows = Alert.objects.filter(any_of("pk", alert_ids)).values_list(
         "id",
         "account_id",
@@ -191,13 +210,13 @@ def _lean_alert_emails(alert_ids: Sequence[int]) -> dict[int, RenderedEmail]:
         Cast("reason", output_field=TextField()),
     )
     base_url = settings.LIFELINE_BASE_URL
-    by_content: dict[tuple, RenderedEmail] = {}
+    by_content: dict[tuple, RenderedEmail | Exception] = {}
     rendered = {}
     for pk, account_id, name, severity, title, body, reason in rows:
         content = (account_id, name, severity, title, body, reason)
-        email = by_content.get(content)
-        if email is None:
-            email = by_content[content] = render_alert_email(
+        if content not in by_content:
+            by_content[content] = _rendered_or_error(
+                render_alert_email,
                 severity=severity,
                 severity_label=Alert(severity=severity).get_severity_display(),
                 title=title,
@@ -207,14 +226,15 @@ def _lean_alert_emails(alert_ids: Sequence[int]) -> dict[int, RenderedEmail]:
                 why=reason_lines(json.loads(reason) if reason else {}),
                 base_url=base_url,
             )
-        rendered[pk] = email
+        rendered[pk] = by_content[content]
     return rendered
 
 
-def _templated_alert_emails(alert_ids: Sequence[int]) -> dict[int, RenderedEmail]:
+def _templated_alert_emails(alert_ids: Sequence[int]) -> dict[int, RenderedEmail | Exception]:
     alerts = Alert.objects.filter(any_of("pk", alert_ids)).select_related("account", "recipient")
     return {
-        alert.pk: render_email(
+        alert.pk: _rendered_or_error(
+            render_email,
             "alert",
             {
                 "alert": alert,

@@ -7,7 +7,7 @@ import pytest
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 
-from playbooks import delivery
+from playbooks import delivery, emails
 from playbooks.delivery import DeliveryResult, backoff, deliver_due_emails
 from playbooks.emails import queue_alert_emails
 from playbooks.models import Alert, EmailDelivery, Step
@@ -366,3 +366,64 @@ def test_marks_commit_without_a_flush_wait_and_the_connection_gets_its_setting_b
     with db_connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+def test_an_inactive_recipient_gets_no_email_even_with_an_address_on_the_alert(account_a, world):
+    world.csm_a.is_active = False
+    world.csm_a.save(update_fields=["is_active"])
+    alert = make_alert(account_a, recipient=world.csm_a, email="ops@customer.example")
+
+    assert queue_alert_emails(alerts=[alert], now=NOW) == 0
+    assert not EmailDelivery.objects.exists()
+
+
+def test_a_row_queued_with_its_content_is_sent_as_it_was_written(smtp_server, account_a, world):
+    """An alert email queued by an earlier release carries its rendering: it is not rendered again."""
+    alert = make_alert(account_a, recipient=world.csm_a)
+    EmailDelivery.objects.create(
+        key=f"alert:{alert.pk}",
+        alert=alert,
+        to_email="csm_a@example.com",
+        subject="Written before",
+        text_body="The text as it was queued.\n",
+        html_body="<p>As queued</p>",
+        next_attempt_at=NOW,
+    )
+
+    assert deliver_due_emails(now=NOW).sent == 1
+
+    message = smtp_server.messages[0]
+    assert (message.subject, message.text.strip()) == ("Written before", "The text as it was queued.")
+    assert EmailDelivery.objects.get().subject == "Written before"
+
+
+def test_an_alert_that_cannot_be_rendered_fails_on_its_own_row_and_the_batch_goes_out(
+    smtp_server, account_a, world, monkeypatch, settings
+):
+    settings.LIFELINE_EMAIL_MAX_ATTEMPTS = 2
+    good = [queue_one(account_a, recipient=user) for user in (world.csm_a, world.csm_a2)]
+    bad = queue_one(account_a, email="ops@customer.example", title="Broken")
+    real_render = emails.render_alert_email
+
+    def render(**fields):
+        if fields["title"] == "Broken":
+            raise RuntimeError("the template choked")
+        return real_render(**fields)
+
+    monkeypatch.setattr(emails, "render_alert_email", render)
+
+    assert deliver_due_emails(now=NOW) == DeliveryResult(sent=2, failed=0, retried=1)
+
+    assert {m.rcpt_tos for m in smtp_server.messages} == {("csm_a@example.com",), ("csm_a2@example.com",)}
+    assert set(
+        EmailDelivery.objects.filter(pk__in=[g.pk for g in good]).values_list("status", flat=True)
+    ) == {"sent"}
+    bad.refresh_from_db()
+    assert (bad.status, bad.attempts) == ("pending", 1)
+    assert "the template choked" in bad.last_error
+
+    later = bad.next_attempt_at
+    assert deliver_due_emails(now=later) == DeliveryResult(sent=0, failed=1, retried=0)
+    bad.refresh_from_db()
+    assert (bad.status, bad.attempts) == ("failed", 2)
+    assert len(smtp_server.messages) == 2
