@@ -172,6 +172,18 @@ def _mark_failed_attempt(row: EmailDelivery, exc: Exception, now: dt.datetime) -
     return give_up
 
 
+def _count_failed_attempt(
+    row: EmailDelivery, exc: Exception, now: dt.datetime, result: DeliveryResult
+) -> None:
+    """``_mark_failed_attempt``, counted in ``result`` and logged."""
+    if _mark_failed_attempt(row, exc, now):
+        result.failed += 1
+        logger.warning("Email %s failed for good: %s", row.key, exc)
+    else:
+        result.retried += 1
+        logger.info("Email %s will be retried: %s", row.key, exc)
+
+
 def _release(rows: Sequence[EmailDelivery], now: dt.datetime) -> None:
     """Hand back claimed rows this worker will not send, as if never claimed."""
     if not rows:
@@ -224,12 +236,7 @@ def deliver_due_emails(
         error = unrendered.get(row.pk)
         if error is None:
             continue  # rendered (or its alert was deleted, and its outbox row with it)
-        if _mark_failed_attempt(row, error, now):
-            result.failed += 1
-            logger.warning("Email %s failed for good: %s", row.key, error)
-        else:
-            result.retried += 1
-            logger.info("Email %s will be retried: %s", row.key, error)
+        _count_failed_attempt(row, error, now, result)
     rows = [row for row in rows if row.pk not in unrendered]
     with _marks_without_flush_wait():
         _send_claimed(rows, result, now=now, lease=lease, connection=connection)
@@ -260,12 +267,7 @@ def _send_claimed(
                 _send(connection, build_message(row, connection))
             except (smtplib.SMTPException, OSError, PermanentDeliveryError, ValueError) as exc:
                 _close_quietly(connection)
-                if _mark_failed_attempt(row, exc, now):
-                    result.failed += 1
-                    logger.warning("Email %s failed for good: %s", row.key, exc)
-                else:
-                    result.retried += 1
-                    logger.info("Email %s will be retried: %s", row.key, exc)
+                _count_failed_attempt(row, exc, now, result)
             except Exception:
                 # A bug, not the network: this row keeps its lease (and fails after enough
                 # tries); the rest of the batch goes back at once instead of waiting for it.
