@@ -52,21 +52,21 @@ def account_url(account_id: int) -> str:
 
 def queue_emails(*, deliveries: Sequence[EmailDelivery]) -> int:
     """Write outbox rows whose key is new; return how many. Safe to run twice, or twice at once."""
-    fresh = _new_keys(deliveries, key=lambda delivery: delivery.key)
+    fresh = _new_keys(deliveries)
     # A concurrent writer may have inserted some of these since the read: the unique key makes
     # that a no-op (the count is then an upper bound, the rows are never doubled).
     copy_insert(EmailDelivery, fresh, ignore_conflicts=True)
     return len(fresh)
 
 
-def _new_keys(items: Sequence[EmailDelivery], *, key: Callable[[EmailDelivery], str]) -> list[EmailDelivery]:
-    """The first item of each key not yet in the outbox (one query for the keys already there)."""
-    keys = {key(item) for item in items}
+def _new_keys(deliveries: Sequence[EmailDelivery]) -> list[EmailDelivery]:
+    """The first delivery of each key not yet in the outbox (one query for the keys already there)."""
+    keys = {delivery.key for delivery in deliveries}
     existing = set(EmailDelivery.objects.filter(any_of("key", keys)).values_list("key", flat=True))
     fresh: dict[str, EmailDelivery] = {}
-    for item in items:
-        if key(item) not in existing:
-            fresh.setdefault(key(item), item)
+    for delivery in deliveries:
+        if delivery.key not in existing:
+            fresh.setdefault(delivery.key, delivery)
     return list(fresh.values())
 
 
@@ -91,7 +91,10 @@ def reason_lines(reason: dict[str, Any]) -> list[tuple[str, str]]:
     return lines
 
 
+# Alerts queued per statement: their ids are one array parameter on PostgreSQL, one parameter
+# each elsewhere (SQLite builds may allow only 32,766).
 ALERT_EMAIL_CHUNK = 50_000
+ALERT_EMAIL_CHUNK_PORTABLE = 5_000
 # What an alert's outbox row is written with (``_insert_alert_outbox_rows``), in this order.
 OUTBOX_FIELDS = [
     "key",
@@ -112,9 +115,11 @@ def queue_alert_emails(*, alerts: Iterable[Alert], now: dt.datetime) -> int:
     """Write one outbox row per alert with an address (key ``alert:<id>``). Safe to run twice.
 
     The row holds the address and the alert, not the email: it is rendered from the alert when
-    sent (``render_alert_emails``). An alert's title, body and reason never change, so the email
-    is the same; a day's ~250,000 alerts at 1,000,000 accounts (a team of ten gets ten) then
-    write ~100 bytes each to the outbox instead of ~2 KB of text and html.
+    sent (``render_alert_emails``). Lifeline never changes an alert's title, body or reason once
+    raised, so the email is the one it would have rendered now (an admin's edit, or a renamed
+    account, shows in an email not sent yet). A day's ~250,000 alerts at 1,000,000 accounts (a
+    team of ten gets ten) then write ~100 bytes each to the outbox instead of ~2 KB of text and
+    html.
     """
     return queue_alert_emails_by_id(alert_ids=[alert.pk for alert in alerts], now=now)
 
@@ -126,9 +131,10 @@ def queue_alert_emails_by_id(*, alert_ids: Iterable[int], now: dt.datetime) -> i
     alert in the app), or the alert's own address. A key already in the outbox is left alone.
     """
     alert_ids = sorted(alert_ids)
+    chunk = ALERT_EMAIL_CHUNK if connection.vendor == "postgresql" else ALERT_EMAIL_CHUNK_PORTABLE
     queued = 0
-    for start in range(0, len(alert_ids), ALERT_EMAIL_CHUNK):
-        queued += _insert_alert_outbox_rows(alert_ids[start : start + ALERT_EMAIL_CHUNK], now)
+    for start in range(0, len(alert_ids), chunk):
+        queued += _insert_alert_outbox_rows(alert_ids[start : start + chunk], now)
     return queued
 
 
